@@ -1,0 +1,111 @@
+"""How each channel counts text, and the limits it enforces (../shared/channels.md).
+
+Pure functions of a string: the rules check (`post check`), scheduling and approval all ask
+here, so a post is measured the way the network will measure it. Sources per channel:
+
+- Mastodon: 500 by default (instance ``configuration.statuses.max_characters``); grapheme
+  clusters, every http(s) URL as 23, a mention ``@user@domain`` as ``@user``
+  (channels.md §1; mastodon app/validators/status_length_validator.rb).
+- Bluesky: 300 graphemes and 3000 UTF-8 bytes (channels.md §2 and summary).
+- X: 280 weighted characters by twitter-text ``parseTweet`` (channels.md §7).
+- Telegram: 4096, a caption 1024, counted in UTF-16 code units, the safe reading (§4).
+- Discord: 2000; counted in UTF-16 code units, the stricter of the readings (§5, unverified).
+- Slack: text is truncated above 40,000 characters (§6, partly unverified).
+- Facebook 63,206 (unverified), LinkedIn 3,000 (unverified) (§8, §9).
+- Matrix: no text limit, but an event must stay under 65,536 bytes; we keep the body under
+  60,000 UTF-8 bytes to leave room for the JSON envelope (§3, our margin).
+- Webhook, email and Atom feed: no limit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grapheme
+
+MASTODON_URL_LENGTH = 23
+_MENTION = re.compile(r"(?<![\w@])@(\w+)@[\w.-]+\w", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class TextLimit:
+    """A maximum length and the unit it is counted in."""
+
+    limit: int
+    unit: str
+    count: Callable[[str], int]
+
+
+def compose(text: str, link: str | None) -> str:
+    """The text as it goes out: the link is appended unless the text already carries it."""
+    if not link or link in text:
+        return text
+    return f"{text}\n\n{link}"
+
+
+def graphemes(text: str) -> int:
+    """User-perceived characters: a skin-toned or ZWJ emoji is one."""
+    return grapheme.length(text)
+
+
+def utf16_units(text: str) -> int:
+    """Length in UTF-16 code units, as JavaScript and Telegram count."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def utf8_bytes(text: str) -> int:
+    """Length in UTF-8 bytes."""
+    return len(text.encode("utf-8"))
+
+
+def http_urls(text: str) -> list[tuple[int, int]]:
+    """Start and end offsets of every http(s) URL in ``text`` (twitter-text's URL grammar)."""
+    from twitter_text import extract_urls_with_indices
+
+    return [
+        tuple(found["indices"])
+        for found in extract_urls_with_indices(text)
+        if found["url"].lower().startswith(("http://", "https://"))
+    ]
+
+
+def mastodon_length(text: str) -> int:
+    """Mastodon's count: graphemes, each URL as 23, remote mentions without their domain."""
+    pieces, last = [], 0
+    for start, end in http_urls(text):
+        pieces.append(text[last:start])
+        pieces.append("x" * MASTODON_URL_LENGTH)
+        last = end
+    pieces.append(text[last:])
+    return graphemes(_MENTION.sub(r"@\1", "".join(pieces)))
+
+
+def x_weighted_length(text: str) -> int:
+    """X's weighted length from twitter-text (emoji and CJK weigh 2, URLs 23)."""
+    from twitter_text import parse_tweet
+
+    return parse_tweet(text).weightedLength
+
+
+def limits_for(
+    channel_type: str, *, has_media: bool, max_characters: int | None = None
+) -> list[TextLimit]:
+    """Every limit a channel of ``channel_type`` puts on a post's text."""
+    if channel_type == "mastodon":
+        return [TextLimit(max_characters or 500, "characters (URLs count 23)", mastodon_length)]
+    if channel_type == "bluesky":
+        return [TextLimit(300, "graphemes", graphemes), TextLimit(3000, "UTF-8 bytes", utf8_bytes)]
+    if channel_type == "x":
+        return [TextLimit(280, "weighted characters", x_weighted_length)]
+    if channel_type == "telegram":
+        return [TextLimit(1024 if has_media else 4096, "UTF-16 units", utf16_units)]
+    fixed = {
+        "discord": TextLimit(2000, "UTF-16 units", utf16_units),
+        "slack": TextLimit(40_000, "characters", len),
+        "facebook": TextLimit(63_206, "characters", len),
+        "linkedin": TextLimit(3_000, "characters", len),
+        "matrix": TextLimit(60_000, "UTF-8 bytes", utf8_bytes),
+    }
+    return [fixed[channel_type]] if channel_type in fixed else []

@@ -1,0 +1,132 @@
+"""The database: engine set-up, one transaction per command, and migrations.
+
+SQLite is the embedded default. CLI and daemon share the file, so it runs in WAL mode with a
+busy timeout, and every write transaction starts with ``BEGIN IMMEDIATE``: the write lock is
+taken up front, so two writers queue instead of failing half-way with "database is locked".
+The schema is owned by Alembic; ``signpost init`` creates or upgrades it and every other
+command refuses to touch a database whose schema is not the one this code expects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from posts.errors import UserError
+
+#: The Alembic revision this code expects; a test keeps it equal to the migrations' head.
+SCHEMA_REVISION = "0001"
+MIGRATIONS = Path(__file__).with_name("migrations")
+BUSY_TIMEOUT_MS = 30_000
+
+
+def describe(url: str) -> str:
+    """The database's location for messages, with any password hidden."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.database or ":memory:"
+    return parsed.render_as_string(hide_password=True)
+
+
+class Store:
+    """One database: hands out write transactions and read sessions."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _make_engine(url)
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session whose changes are all committed together, or none on any exception."""
+        with self._unreachable_as_user_error():
+            with Session(self.engine.execution_options(signpost_write=True)) as session:
+                with session.begin():
+                    yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading only; it is rolled back, never committed."""
+        with self._unreachable_as_user_error():
+            with Session(self.engine) as session:
+                try:
+                    yield session
+                finally:
+                    session.rollback()
+
+    @contextmanager
+    def _unreachable_as_user_error(self) -> Iterator[None]:
+        try:
+            yield
+        except sa.exc.OperationalError as exc:
+            reason = str(exc.orig).splitlines()[0] if exc.orig else "unknown error"
+            raise UserError(f"database {describe(self.url)} unreachable: {reason}") from None
+
+    def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at, or None if it was never initialised."""
+        with self._unreachable_as_user_error(), self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+    def require_current(self) -> None:
+        """Refuse to work on a database that ``signpost init`` has not created or upgraded."""
+        revision = self.schema_revision()
+        if revision is None:
+            raise UserError(
+                f"database {describe(self.url)} is not initialised: run 'signpost init' first"
+            )
+        if revision != SCHEMA_REVISION:
+            raise UserError(
+                f"database {describe(self.url)} is at schema {revision}, this signpost needs "
+                f"{SCHEMA_REVISION}: run 'signpost init' to upgrade"
+            )
+
+    def migrate(self) -> tuple[str | None, str]:
+        """Create or upgrade the schema to the newest revision; safe to run again."""
+        from alembic import command
+        from alembic.config import Config
+
+        before = self.schema_revision()
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+        return before, SCHEMA_REVISION
+
+
+def _make_engine(url: str) -> sa.Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        # Let SQLAlchemy, not the driver, decide when transactions begin (see _on_begin).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        immediate = conn.get_execution_options().get("signpost_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine

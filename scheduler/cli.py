@@ -1,0 +1,866 @@
+"""The ``signpost`` command line (DESIGN §6).
+
+Commands are thin: parse, call ``posts.workflow`` inside one transaction, render. Heavy
+modules (SQLModel, Alembic, Rich tables) are imported inside the commands so that
+``signpost --help`` stays quick. One handler, :class:`SignpostGroup`, turns every
+``SignpostError`` into one line on stderr and its exit code (1 user error, 3 refused by
+policy); usage errors stay 2, as Click makes them.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from scheduler.output import Format
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from sqlmodel import Session
+
+    from scheduler.workspace import Workspace
+
+
+class SignpostGroup(TyperGroup):
+    """The root group: maps user errors to one stderr line and an exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        from posts.errors import SignpostError
+        from scheduler.output import error
+
+        try:
+            return super().invoke(ctx)
+        except SignpostError as exc:
+            error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+
+
+HELP = """Schedule, approve and publish awareness-campaign posts, with an audit log.
+
+Nothing goes out unapproved, nothing goes out twice, nothing is lost silently.
+
+Example:
+
+    signpost init
+
+    signpost campaign add stop-it-now --name "Stop It Now" --must-include "0808 1000 900"
+
+    signpost post add --campaign stop-it-now --text "Confidential help: 0808 1000 900"
+"""
+
+app = typer.Typer(
+    cls=SignpostGroup, help=HELP, no_args_is_help=True, add_completion=False, rich_markup_mode=None
+)
+campaign_app = typer.Typer(help="Create and inspect campaigns.", no_args_is_help=True)
+post_app = typer.Typer(help="Write, check, submit, approve and cancel posts.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="Read, verify and export the hash-chained audit log.", no_args_is_help=True
+)
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(post_app, name="post")
+app.add_typer(audit_app, name="audit")
+
+FormatOpt = Annotated[
+    Format, typer.Option("--format", "-f", help="table for people, json for pipes.")
+]
+PostId = Annotated[int, typer.Argument(help="The post's id (see 'signpost post list').")]
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="Config file [default: $SIGNPOST_CONFIG or ./config.toml]."
+        ),
+    ] = None,
+) -> None:
+    """Remember the config path; nothing is loaded until a command needs it."""
+    preset = ctx.obj if isinstance(ctx.obj, dict) else {}
+    ctx.obj = {"config": config, "clock": preset.get("clock"), "workspace": None}
+
+
+def workspace(ctx: typer.Context, *, initialised: bool = True) -> Workspace:
+    """The command's workspace; refuses a database that 'signpost init' has not prepared."""
+    from scheduler.workspace import Workspace
+
+    obj = ctx.find_root().obj
+    if obj["workspace"] is None:
+        obj["workspace"] = Workspace.open(obj["config"], obj["clock"])
+        if initialised:
+            obj["workspace"].store.require_current()
+    return obj["workspace"]
+
+
+@contextmanager
+def writing(ctx: typer.Context) -> Iterator[tuple[Workspace, Session]]:
+    """One write transaction for the whole command."""
+    ws = workspace(ctx)
+    with ws.store.transaction() as session:
+        yield ws, session
+
+
+@contextmanager
+def reading(ctx: typer.Context) -> Iterator[tuple[Workspace, Session]]:
+    """A read-only session for the whole command."""
+    ws = workspace(ctx)
+    with ws.store.read() as session:
+        yield ws, session
+
+
+# --- init, status ---------------------------------------------------------------------------
+
+
+@app.command()
+def init(ctx: typer.Context) -> None:
+    """Create the database, or upgrade it to this version's schema. Safe to run again.
+
+    Example:
+
+        signpost --config /etc/signpost/config.toml init
+    """
+    from posts import audit
+    from posts.store import describe
+
+    ws = workspace(ctx, initialised=False)
+    before, after = ws.store.migrate()
+    where = describe(ws.store.url)
+    if before == after:
+        _say(f"database {where} is up to date (schema {after})")
+        return
+    with ws.store.transaction() as session:
+        audit.record(
+            session,
+            now=ws.clock.now(),
+            actor=_login_name(ws),
+            action="database.init",
+            subject="database",
+            details={"from": before, "to": after},
+        )
+    _say(f"database {where} {'created' if before is None else 'upgraded'} (schema {after})")
+
+
+def _login_name(ws: Workspace) -> str:
+    """Who ran a command that any user may run (init): their name, known or not."""
+    return ws.actor().name
+
+
+@app.command()
+def status(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
+    """Counts of posts by state, the audit log's length and head, and where the data lives.
+
+    Example:
+
+        signpost status --format json | jq .posts
+    """
+    from sqlmodel import func, select
+
+    from posts.models import AuditEvent, Campaign, Post
+    from posts.store import describe
+    from scheduler.output import emit_json, render
+
+    with reading(ctx) as (ws, session):
+        by_state = dict(session.exec(select(Post.state, func.count()).group_by(Post.state)).all())
+        campaigns = session.exec(select(func.count()).select_from(Campaign)).one()
+        head = session.exec(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).first()
+        data = {
+            "database": describe(ws.store.url),
+            "config": str(ws.settings.path),
+            "campaigns": campaigns,
+            "posts": by_state,
+            "audit_events": head.seq if head else 0,
+            "audit_head": head.hash if head else None,
+            "channels": sorted(ws.settings.channels),
+        }
+    if fmt == Format.json:
+        emit_json(data)
+        return
+    rows = [{"what": k, "value": v} for k, v in data.items() if k != "posts"]
+    rows += [{"what": f"posts {state}", "value": n} for state, n in sorted(by_state.items())]
+    render(rows, ["what", "value"], fmt, title="Signpost status")
+
+
+# --- campaigns ------------------------------------------------------------------------------
+
+CAMPAIGN_COLUMNS = ["slug", "name", "tz", "starts", "ends", "must_include", "paused"]
+
+
+@campaign_app.command("add")
+def campaign_add(
+    ctx: typer.Context,
+    slug: Annotated[
+        str, typer.Argument(help="Short name used on the command line, e.g. stop-it-now.")
+    ],
+    name: Annotated[str, typer.Option("--name", help="The campaign's full name.")],
+    tz: Annotated[
+        str | None, typer.Option("--tz", help="IANA time zone [default: config's [defaults] tz].")
+    ] = None,
+    start: Annotated[str | None, typer.Option("--start", help="First day, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Last day, YYYY-MM-DD.")] = None,
+    must_include: Annotated[
+        list[str] | None,
+        typer.Option("--must-include", help="Text every post must carry; 'a|b' accepts either."),
+    ] = None,
+    forbid: Annotated[
+        list[str] | None,
+        typer.Option("--forbid", help="A term no post may use (whole word, any case)."),
+    ] = None,
+    link_domain: Annotated[
+        list[str] | None,
+        typer.Option("--link-domain", help="A domain links may point to (subdomains too)."),
+    ] = None,
+    approvals: Annotated[
+        int | None,
+        typer.Option(
+            "--approvals", help="Approvals needed [default: config's [approval] required]."
+        ),
+    ] = None,
+    approver_role: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--approver-role", help="Role allowed to approve [default: config's [approval] roles]."
+        ),
+    ] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Create a campaign with its content rules.
+
+    Example:
+
+        signpost campaign add stop-it-now --name "Stop It Now" --tz Europe/London \\
+            --must-include "0808 1000 900|stopitnow.org.uk" --forbid "kiddie" \\
+            --link-domain stopitnow.org.uk
+    """
+    from posts import workflow
+    from scheduler.output import show
+
+    with writing(ctx) as (ws, session):
+        campaign = workflow.add_campaign(
+            session,
+            ws.actor(),
+            ws.clock.now(),
+            slug=slug,
+            name=name,
+            tz=tz or ws.settings.default_tz,
+            starts=_date(start, "--start"),
+            ends=_date(end, "--end"),
+            must_include=must_include or (),
+            forbidden=forbid or (),
+            link_domains=link_domain or (),
+            approvals_required=approvals,
+            approver_roles=approver_role or (),
+        )
+        data = workflow.campaign_dict(campaign)
+    _say(f"created campaign {slug}")
+    show(data, fmt)
+
+
+def _date(text: str | None, option: str) -> Any:
+    from datetime import date
+
+    from posts.errors import UserError
+
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"{option} '{text}': expected a date as YYYY-MM-DD") from None
+
+
+@campaign_app.command("list")
+def campaign_list(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
+    """List every campaign.
+
+    Example:
+
+        signpost campaign list --format json
+    """
+    from sqlmodel import select
+
+    from posts import workflow
+    from posts.models import Campaign
+    from scheduler.output import render
+
+    with reading(ctx) as (_ws, session):
+        rows = [
+            workflow.campaign_dict(c)
+            for c in session.exec(select(Campaign).order_by(Campaign.slug))
+        ]
+    render(rows, CAMPAIGN_COLUMNS, fmt)
+
+
+@campaign_app.command("show")
+def campaign_show(
+    ctx: typer.Context,
+    slug: Annotated[str, typer.Argument(help="The campaign's slug.")],
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Show one campaign, its rules and its posts by state.
+
+    Example:
+
+        signpost campaign show stop-it-now
+    """
+    from sqlmodel import func, select
+
+    from posts import workflow
+    from posts.models import Post
+    from scheduler.output import show
+
+    with reading(ctx) as (ws, session):
+        campaign = workflow.get_campaign(session, slug)
+        data = workflow.campaign_dict(campaign)
+        policy = ws.policy.for_campaign(campaign)
+        data["approvals_required"] = policy.required
+        data["approver_roles"] = list(policy.roles)
+        data["posts"] = dict(
+            session.exec(
+                select(Post.state, func.count())
+                .where(Post.campaign_id == campaign.id)
+                .group_by(Post.state)
+            ).all()
+        )
+    show(data, fmt, title=f"Campaign {slug}")
+
+
+# --- posts ----------------------------------------------------------------------------------
+
+
+def _read_text(text: str | None, file: Path | None, *, required: bool) -> str | None:
+    import sys
+
+    from posts.errors import UserError
+
+    if text is not None and file is not None:
+        raise UserError("give either --text or --file, not both")
+    if file is not None:
+        if str(file) == "-":
+            return sys.stdin.read()
+        try:
+            return file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise UserError(f"--file {file}: no such file") from None
+        except UnicodeDecodeError:
+            raise UserError(f"--file {file}: expected UTF-8 text") from None
+        except OSError as exc:
+            raise UserError(f"--file {file}: cannot be read ({exc.strerror})") from None
+    if text is None and required:
+        raise UserError("give the post's words with --text TEXT or --file FILE")
+    return text
+
+
+def _variants(items: list[str] | None) -> dict[str, str]:
+    from posts.errors import UserError
+
+    result = {}
+    for item in items or []:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise UserError(f"--variant '{item}': expected CHANNEL=TEXT, e.g. mastodon=\"...\"")
+        result[name.strip()] = text
+    return result
+
+
+def _media(images: list[Path] | None, alts: list[str] | None) -> tuple[dict[str, str], ...]:
+    import hashlib
+
+    from posts.errors import UserError
+
+    images, alts = images or [], alts or []
+    if len(alts) > len(images):
+        raise UserError(
+            f"{len(alts)} --alt given for {len(images)} --image: give one --alt per --image"
+        )
+    media = []
+    for i, path in enumerate(images):
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except FileNotFoundError:
+            raise UserError(f"--image {path}: no such file") from None
+        except OSError as exc:
+            raise UserError(f"--image {path}: cannot be read ({exc.strerror})") from None
+        media.append(
+            {"path": str(path.resolve()), "sha256": digest, "alt": alts[i] if i < len(alts) else ""}
+        )
+    return tuple(media)
+
+
+TextOpt = Annotated[str | None, typer.Option("--text", "-t", help="The post's words.")]
+FileOpt = Annotated[
+    Path | None, typer.Option("--file", help="Read the words from a UTF-8 file ('-' for stdin).")
+]
+LinkOpt = Annotated[
+    str | None, typer.Option("--link", help="A link to carry (appended unless the text has it).")
+]
+ImageOpt = Annotated[
+    list[Path] | None, typer.Option("--image", help="An image to attach; repeat for more.")
+]
+AltOpt = Annotated[
+    list[str] | None, typer.Option("--alt", help="Alt text, one per --image, in order.")
+]
+VariantOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--variant", help="CHANNEL=TEXT: other words for one channel; CHANNEL= removes it."
+    ),
+]
+
+
+@post_app.command("add")
+def post_add(
+    ctx: typer.Context,
+    campaign: Annotated[str, typer.Option("--campaign", help="The campaign's slug.")],
+    text: TextOpt = None,
+    file: FileOpt = None,
+    link: LinkOpt = None,
+    image: ImageOpt = None,
+    alt: AltOpt = None,
+    variant: VariantOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Write a new post; it starts as a draft.
+
+    Example:
+
+        signpost post add --campaign stop-it-now \\
+            --text "Worried about your online behaviour? Confidential help: 0808 1000 900" \\
+            --link https://www.stopitnow.org.uk/ \\
+            --variant bluesky="Confidential help: 0808 1000 900"
+    """
+    from posts import workflow
+    from posts.rules import Content
+
+    content = Content(
+        text=_read_text(text, file, required=True),
+        variants={k: v for k, v in _variants(variant).items() if v},
+        link=link,
+        media=_media(image, alt),
+    )
+    with writing(ctx) as (ws, session):
+        post = workflow.add_post(
+            session,
+            ws.actor(),
+            ws.clock.now(),
+            campaign=workflow.get_campaign(session, campaign),
+            content=content,
+            channels=ws.settings.channels,
+        )
+        data = workflow.post_dict(session, post, ws.policy)
+    _say(f"created post {data['id']} (draft); next: signpost post check {data['id']}")
+    _show_post(data, fmt)
+
+
+@post_app.command("edit")
+def post_edit(
+    ctx: typer.Context,
+    post_id: PostId,
+    text: TextOpt = None,
+    file: FileOpt = None,
+    link: LinkOpt = None,
+    no_link: Annotated[bool, typer.Option("--no-link", help="Remove the link.")] = False,
+    image: ImageOpt = None,
+    alt: AltOpt = None,
+    no_images: Annotated[bool, typer.Option("--no-images", help="Remove every image.")] = False,
+    variant: VariantOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Change a post: a new revision that needs approving again.
+
+    What you do not mention stays as it was. Editing an approved post sends it back to
+    'submitted' with no approvals.
+
+    Example:
+
+        signpost post edit 3 --text "Confidential, non-judgemental help: 0808 1000 900"
+    """
+    from posts import workflow
+    from posts.errors import UserError
+    from posts.rules import Content
+
+    if link and no_link:
+        raise UserError("give either --link or --no-link, not both")
+    if image and no_images:
+        raise UserError("give either --image or --no-images, not both")
+    new_text = _read_text(text, file, required=False)
+    new_media = _media(image, alt)
+    with writing(ctx) as (ws, session):
+        post = workflow.get_post(session, post_id)
+        old = workflow.content_of(workflow.current_revision(session, post))
+        variants = dict(old.variants)
+        for name, value in _variants(variant).items():
+            if value:
+                variants[name] = value
+            else:
+                variants.pop(name, None)
+        if alt and not image:
+            raise UserError("--alt goes with --image; give the images again with their alt texts")
+        content = Content(
+            text=old.text if new_text is None else new_text,
+            variants=variants,
+            link=None if no_link else (link or old.link),
+            media=() if no_images else (new_media or old.media),
+        )
+        post = workflow.edit_post(
+            session,
+            ws.actor(),
+            ws.clock.now(),
+            post=post,
+            content=content,
+            channels=ws.settings.channels,
+        )
+        data = workflow.post_dict(session, post, ws.policy)
+    _say(f"post {post_id} is now revision {data['revision']} ({data['state']})")
+    _show_post(data, fmt)
+
+
+def _show_post(data: dict[str, Any], fmt: Format) -> None:
+    from scheduler.output import show
+
+    if fmt == Format.json:
+        show(data, fmt)
+        return
+    shown = dict(data)
+    shown["approvals"] = f"{len(data['approvals'])} of {data.get('required', '?')}" + (
+        f" ({', '.join(data['approvals'])})" if data["approvals"] else ""
+    )
+    shown["media"] = [f"{m['path']} (alt: {m['alt'] or 'MISSING'})" for m in data["media"]]
+    shown.pop("required", None)
+    show(shown, fmt, title=f"Post {data['id']}")
+
+
+@post_app.command("show")
+def post_show(ctx: typer.Context, post_id: PostId, fmt: FormatOpt = Format.table) -> None:
+    """Show a post's current revision, state and approvals.
+
+    Example:
+
+        signpost post show 3 --format json
+    """
+    from posts import workflow
+
+    with reading(ctx) as (ws, session):
+        data = workflow.post_dict(session, workflow.get_post(session, post_id), ws.policy)
+    _show_post(data, fmt)
+
+
+@post_app.command("list")
+def post_list(
+    ctx: typer.Context,
+    state: Annotated[str | None, typer.Option("--state", help="Only posts in this state.")] = None,
+    campaign: Annotated[
+        str | None, typer.Option("--campaign", help="Only this campaign's posts.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000, help="Posts per page.")] = 50,
+    offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many (next page).")] = 0,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """List posts, newest first, one page at a time.
+
+    Example:
+
+        signpost post list --state submitted --campaign stop-it-now
+
+        signpost post list --format json --limit 500 | jq '.[].id'
+    """
+    from posts import workflow
+    from scheduler.output import render
+
+    with reading(ctx) as (_ws, session):
+        camp = workflow.get_campaign(session, campaign) if campaign else None
+        rows, total = workflow.list_posts(
+            session, state=state, campaign=camp, limit=limit, offset=offset
+        )
+    render(
+        rows, ["id", "campaign", "state", "author", "revision", "text"], fmt, widths={"text": 60}
+    )
+    if fmt == Format.table:
+        shown_to = offset + len(rows)
+        more = f"; next page: --offset {shown_to}" if shown_to < total else ""
+        _say(f"{len(rows)} of {total} post(s){more}")
+
+
+@post_app.command("check")
+def post_check(
+    ctx: typer.Context,
+    post_id: PostId,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Check a post against its campaign's rules and every configured channel's limits.
+
+    Lists every problem at once; exits 1 if there is any.
+
+    Example:
+
+        signpost post check 3
+    """
+    from dataclasses import asdict
+
+    from posts import workflow
+    from scheduler.output import render
+
+    with reading(ctx) as (ws, session):
+        found = workflow.problems(
+            session, workflow.get_post(session, post_id), ws.settings.channels
+        )
+    if fmt == Format.json:
+        render([asdict(p) for p in found], [], fmt)
+    elif found:
+        render(
+            [asdict(p) for p in found],
+            ["field", "channel", "message"],
+            fmt,
+            title=f"Post {post_id}: {len(found)} problem(s)",
+        )
+    if found:
+        raise typer.Exit(1)
+    _say(f"post {post_id}: no problems for {len(ws.settings.channels)} channel(s)")
+
+
+@post_app.command("submit")
+def post_submit(ctx: typer.Context, post_id: PostId, fmt: FormatOpt = Format.table) -> None:
+    """Send a draft for approval (refused, exit 3, if it breaks a content rule).
+
+    Example:
+
+        signpost post submit 3
+    """
+    from posts import workflow
+
+    _step(
+        ctx,
+        post_id,
+        fmt,
+        "submitted",
+        lambda s, ws, p: workflow.submit_post(
+            s, ws.actor(), ws.clock.now(), post=p, channels=ws.settings.channels
+        ),
+    )
+
+
+@post_app.command("approve")
+def post_approve(
+    ctx: typer.Context,
+    post_id: PostId,
+    comment: Annotated[str | None, typer.Option("--comment", help="A note for the record.")] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Sign off exactly the post's current text (four-eyes: never your own post).
+
+    Example:
+
+        signpost post approve 3 --comment "Checked with the charity"
+    """
+    from posts import workflow
+
+    _step(
+        ctx,
+        post_id,
+        fmt,
+        "approved",
+        lambda s, ws, p: workflow.approve_post(
+            s,
+            ws.actor(),
+            ws.clock.now(),
+            post=p,
+            policy=ws.policy,
+            channels=ws.settings.channels,
+            comment=comment,
+        ),
+    )
+
+
+@post_app.command("reject")
+def post_reject(
+    ctx: typer.Context,
+    post_id: PostId,
+    comment: Annotated[str, typer.Option("--comment", help="Why, so the author can fix it.")],
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Send a submitted post back to its author with a reason.
+
+    Example:
+
+        signpost post reject 3 --comment "Say 'confidential' in the first line"
+    """
+    from posts import workflow
+
+    _step(
+        ctx,
+        post_id,
+        fmt,
+        "rejected",
+        lambda s, ws, p: workflow.reject_post(
+            s, ws.actor(), ws.clock.now(), post=p, policy=ws.policy, comment=comment
+        ),
+    )
+
+
+@post_app.command("cancel")
+def post_cancel(ctx: typer.Context, post_id: PostId, fmt: FormatOpt = Format.table) -> None:
+    """Withdraw a post that has not gone out; it can never be published afterwards.
+
+    Example:
+
+        signpost post cancel 3
+    """
+    from posts import workflow
+
+    _step(
+        ctx,
+        post_id,
+        fmt,
+        "cancelled",
+        lambda s, ws, p: workflow.cancel_post(s, ws.actor(), ws.clock.now(), post=p),
+    )
+
+
+def _step(ctx: typer.Context, post_id: int, fmt: Format, done: str, step: Any) -> None:
+    """Run one workflow step on a post in one transaction, then show the post."""
+    from posts import workflow
+
+    with writing(ctx) as (ws, session):
+        post = step(session, ws, workflow.get_post(session, post_id))
+        data = workflow.post_dict(session, post, ws.policy)
+    _say(f"post {post_id} {done} by {ws.actor().name}: now {data['state']}"
+         f" ({len(data['approvals'])} of {data['required']} approvals)")
+    _show_post(data, fmt)
+
+
+# --- audit ----------------------------------------------------------------------------------
+
+
+@audit_app.command("log")
+def audit_log(
+    ctx: typer.Context,
+    post: Annotated[int | None, typer.Option("--post", help="Only this post's events.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="The newest N events.")] = 50,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Show the newest audit events, oldest first.
+
+    Example:
+
+        signpost audit log --post 3
+    """
+    from posts import audit
+    from scheduler.output import render
+
+    with reading(ctx) as (_ws, session):
+        rows = [
+            audit.as_dict(e)
+            for e in audit.events(session, subject=f"post:{post}" if post else None, limit=limit)
+        ]
+    render(
+        rows, ["seq", "time", "actor", "action", "subject", "details"], fmt, widths={"details": 70}
+    )
+
+
+@audit_app.command("verify")
+def audit_verify(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
+    """Recompute the hash chain; exit 1 naming the first event that was changed, removed,
+    inserted or reordered.
+
+    Keep the printed head hash somewhere else: it also proves that no newest events were
+    removed.
+
+    Example:
+
+        signpost audit verify
+    """
+    from posts import audit
+    from scheduler.output import emit_json, error
+
+    with reading(ctx) as (_ws, session):
+        verdict = audit.verify(audit.chain_rows(session))
+    if fmt == Format.json:
+        emit_json(
+            {
+                "ok": verdict.ok,
+                "events": verdict.count,
+                "head": verdict.head,
+                "bad_seq": verdict.bad_seq,
+                "reason": verdict.reason,
+            }
+        )
+    if not verdict.ok:
+        error(
+            f"audit chain broken at seq {verdict.bad_seq}: {verdict.reason}"
+            f" ({verdict.count} event(s) before it verify)"
+        )
+        raise typer.Exit(1)
+    if fmt == Format.table:
+        typer.echo(f"audit log OK: {verdict.count} events, head {verdict.head}")
+
+
+@audit_app.command("export")
+def audit_export(
+    ctx: typer.Context,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="csv or jsonl.")] = "jsonl",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
+    """Export every audit event with its hashes (for a Freedom of Information request).
+
+    Example:
+
+        signpost audit export --format csv --output foi-2026-11.csv
+    """
+    import sys
+
+    from posts import audit
+    from posts.errors import UserError
+
+    if fmt not in ("csv", "jsonl"):
+        raise UserError(f"--format '{fmt}': expected csv or jsonl")
+    with reading(ctx) as (_ws, session):
+        if output is None:
+            count = audit.export(session, sys.stdout, fmt)
+        else:
+            try:
+                with output.open("w", encoding="utf-8", newline="") as out:
+                    count = audit.export(session, out, fmt)
+            except OSError as exc:
+                raise UserError(f"--output {output}: cannot be written ({exc.strerror})") from None
+    _say(f"exported {count} audit event(s)" + (f" to {output}" if output else ""))
+
+
+# --- demo -----------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the demo workspace and print where it is.")
+    ] = False,
+) -> None:
+    """Run a self-contained demo campaign in a throwaway workspace.
+
+    alice writes a post for the Stop It Now campaign, bob approves it, and the audit log is
+    verified. Touches nothing outside a temporary folder.
+
+    Example:
+
+        signpost demo --keep
+    """
+    from scheduler.demo import run
+
+    raise typer.Exit(run(keep=keep))
+
+
+def _say(text: str) -> None:
+    from scheduler.output import message
+
+    message(text)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

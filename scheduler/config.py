@@ -1,0 +1,303 @@
+"""Config file (TOML) → validated, immutable settings (DESIGN §7).
+
+Every mistake is reported as one line that names the file and the key and says what was
+expected, because a comms officer editing ``config.toml`` by hand should not need to read a
+traceback. Relative paths are resolved against the config file's folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from channels.registry import CHANNEL_TYPES, known_keys
+from posts.errors import ConfigError
+from posts.workflow import ApprovalPolicy
+
+BUILT_IN_ROLES = ("admin", "approver", "author")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_INT_CHANNEL_KEYS = frozenset({"port", "max_characters"})
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    """``[daemon]``: how the daemon syncs, claims and retries."""
+
+    sync_interval: float = 2.0
+    grace: timedelta = timedelta(minutes=15)
+    health: str = "127.0.0.1:9464"
+    lease: timedelta = timedelta(seconds=60)
+    max_attempts: int = 8
+    retry_base: timedelta = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """One ``[channels.NAME]`` table: its type and its other keys as given."""
+
+    name: str
+    type: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything read from one config file."""
+
+    path: Path
+    database_url: str
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    approval: ApprovalPolicy = field(default_factory=ApprovalPolicy)
+    allow_actor_override: bool = False
+    default_tz: str = "Europe/London"
+    users: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    channels: dict[str, ChannelSettings] = field(default_factory=dict)
+
+    def roles_of(self, user: str) -> tuple[str, ...] | None:
+        """The user's roles, or None for a user the config does not know."""
+        return self.users.get(user)
+
+    def channel_types(self) -> dict[str, str]:
+        """Channel name → channel type, for the content rules."""
+        return {name: ch.type for name, ch in self.channels.items()}
+
+
+def parse_duration(text: str) -> timedelta:
+    """Read "90s", "15m", "2h", "1d" or a sum such as "1h30m"; ValueError otherwise."""
+    text = text.strip()
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(text)
+    return timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
+
+
+def load(path: Path) -> Settings:
+    """Read and validate the config file at ``path``."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return _Reader(path).settings(raw)
+
+
+class _Reader:
+    """Validates one parsed TOML document, naming ``path`` and the key in every error."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, expected: str, got: Any = None) -> ConfigError:
+        shown = f", got {got!r}" if got is not None else ""
+        return ConfigError(f"{self.path}: {key}: expected {expected}{shown}")
+
+    def table(self, raw: dict[str, Any], name: str, allowed: set[str] | frozenset[str]) -> dict:
+        value = raw.get(name, {})
+        if not isinstance(value, dict):
+            raise self.fail(name, "a table")
+        for key in value:
+            if key not in allowed:
+                raise ConfigError(
+                    f"{self.path}: unknown key '{key}' in [{name}]"
+                    f" (known: {', '.join(sorted(allowed))})"
+                )
+        return value
+
+    def typed(self, value: Any, key: str, kind: type | tuple[type, ...], expected: str) -> Any:
+        if isinstance(value, bool) and kind is not bool:
+            raise self.fail(key, expected, value)
+        if not isinstance(value, kind):
+            raise self.fail(key, expected, value)
+        return value
+
+    def duration(self, value: Any, key: str) -> timedelta:
+        expected = 'a duration such as "90s", "15m" or "2h"'
+        self.typed(value, key, str, expected)
+        try:
+            parsed = parse_duration(value)
+        except ValueError:
+            raise self.fail(key, expected, value) from None
+        if parsed <= timedelta(0):
+            raise self.fail(key, "a duration above zero", value)
+        return parsed
+
+    def positive_int(self, value: Any, key: str) -> int:
+        self.typed(value, key, int, "a whole number of at least 1")
+        if value < 1:
+            raise self.fail(key, "a whole number of at least 1", value)
+        return value
+
+    def settings(self, raw: dict[str, Any]) -> Settings:
+        top = {"database", "daemon", "approval", "security", "defaults", "users", "channels"}
+        for key in raw:
+            if key not in top:
+                raise ConfigError(
+                    f"{self.path}: unknown key '{key}' (known: {', '.join(sorted(top))})"
+                )
+        approval = self.approval(raw)
+        security = self.table(raw, "security", {"allow_actor_override"})
+        defaults = self.table(raw, "defaults", {"tz"})
+        tz = self.typed(defaults.get("tz", "Europe/London"), "[defaults] tz", str, "a time zone")
+        self.time_zone(tz, "[defaults] tz")
+        return Settings(
+            path=self.path,
+            database_url=self.database(raw),
+            daemon=self.daemon(raw),
+            approval=approval,
+            allow_actor_override=self.typed(
+                security.get("allow_actor_override", False),
+                "[security] allow_actor_override",
+                bool,
+                "true or false",
+            ),
+            default_tz=tz,
+            users=self.users(raw, approval),
+            channels=self.channels(raw),
+        )
+
+    def time_zone(self, name: str, key: str) -> None:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise self.fail(key, 'an IANA time zone such as "Europe/London"', name) from None
+
+    def database(self, raw: dict[str, Any]) -> str:
+        db = self.table(raw, "database", {"url"})
+        url = self.typed(
+            db.get("url", "sqlite:///signpost.db"), "[database] url", str, "a database URL"
+        )
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            file = Path(url.removeprefix("sqlite:///"))
+            if not file.is_absolute():
+                file = self.path.parent / file
+            return f"sqlite:///{file}"
+        if not url.startswith(("sqlite:", "postgresql")):
+            raise self.fail(
+                "[database] url",
+                'a URL such as "sqlite:///signpost.db" or "postgresql+psycopg://user@host/db"',
+                url,
+            )
+        return url
+
+    def daemon(self, raw: dict[str, Any]) -> DaemonSettings:
+        allowed = {"sync_interval", "grace", "health", "lease", "max_attempts", "retry_base"}
+        d = self.table(raw, "daemon", allowed)
+        base = DaemonSettings()
+        sync = d.get("sync_interval", base.sync_interval)
+        self.typed(sync, "[daemon] sync_interval", (int, float), "a number of seconds above zero")
+        if sync <= 0:
+            raise self.fail("[daemon] sync_interval", "a number of seconds above zero", sync)
+        health = self.typed(
+            d.get("health", base.health),
+            "[daemon] health",
+            str,
+            '"host:port" such as "127.0.0.1:9464"',
+        )
+        if not re.fullmatch(r"[^:\s]+:\d{1,5}", health):
+            raise self.fail("[daemon] health", '"host:port" such as "127.0.0.1:9464"', health)
+        return DaemonSettings(
+            sync_interval=float(sync),
+            grace=self.duration(d["grace"], "[daemon] grace") if "grace" in d else base.grace,
+            health=health,
+            lease=self.duration(d["lease"], "[daemon] lease") if "lease" in d else base.lease,
+            max_attempts=self.positive_int(
+                d.get("max_attempts", base.max_attempts), "[daemon] max_attempts"
+            ),
+            retry_base=self.duration(d["retry_base"], "[daemon] retry_base")
+            if "retry_base" in d
+            else base.retry_base,
+        )
+
+    def approval(self, raw: dict[str, Any]) -> ApprovalPolicy:
+        a = self.table(raw, "approval", {"required", "roles", "four_eyes"})
+        roles = a.get("roles", ["approver"])
+        if not isinstance(roles, list) or not roles or not all(isinstance(r, str) for r in roles):
+            raise self.fail("[approval] roles", "a non-empty list of role names", roles)
+        return ApprovalPolicy(
+            required=self.positive_int(a.get("required", 1), "[approval] required"),
+            roles=tuple(roles),
+            four_eyes=self.typed(
+                a.get("four_eyes", True), "[approval] four_eyes", bool, "true or false"
+            ),
+        )
+
+    def users(self, raw: dict[str, Any], approval: ApprovalPolicy) -> dict[str, tuple[str, ...]]:
+        users = raw.get("users", {})
+        if not isinstance(users, dict):
+            raise self.fail("users", "a table of [users.NAME] tables")
+        known_roles = set(BUILT_IN_ROLES) | set(approval.roles)
+        result = {}
+        for name, table in users.items():
+            key = f"[users.{name}]"
+            if not isinstance(table, dict):
+                raise self.fail(key, "a table with roles = [...]")
+            for k in table:
+                if k != "roles":
+                    raise ConfigError(f"{self.path}: unknown key '{k}' in {key} (known: roles)")
+            roles = table.get("roles", [])
+            if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+                raise self.fail(f"{key} roles", "a list of role names", roles)
+            for role in roles:
+                if role not in known_roles:
+                    raise self.fail(
+                        f"{key} roles", f"roles from {', '.join(sorted(known_roles))}", role
+                    )
+            result[name] = tuple(roles)
+        return result
+
+    def channels(self, raw: dict[str, Any]) -> dict[str, ChannelSettings]:
+        channels = raw.get("channels", {})
+        if not isinstance(channels, dict):
+            raise self.fail("channels", "a table of [channels.NAME] tables")
+        result = {}
+        for name, table in channels.items():
+            key = f"[channels.{name}]"
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+                raise self.fail(key, "a channel name of lower-case letters, digits, - and _")
+            if not isinstance(table, dict):
+                raise self.fail(key, "a table")
+            kind = table.get("type")
+            if kind not in CHANNEL_TYPES:
+                raise self.fail(f"{key} type", f"one of {', '.join(CHANNEL_TYPES)}", kind)
+            allowed = known_keys(kind)
+            for k, v in table.items():
+                if k not in allowed:
+                    raise ConfigError(
+                        f"{self.path}: unknown key '{k}' in {key} for type {kind}"
+                        f" (known: {', '.join(sorted(allowed))})"
+                    )
+                if k in _INT_CHANNEL_KEYS:
+                    self.positive_int(v, f"{key} {k}")
+                elif k == "to":
+                    if not (
+                        isinstance(v, str)
+                        or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+                    ):
+                        raise self.fail(f"{key} to", "an address or a list of addresses", v)
+                else:
+                    self.typed(v, f"{key} {k}", str, "a string")
+            options = {k: v for k, v in table.items() if k != "type"}
+            result[name] = ChannelSettings(name=name, type=kind, options=options)
+        return result
+
+
+def locate(explicit: Path | None) -> Path:
+    """The config file to use: ``--config``, else ``$SIGNPOST_CONFIG``, else ./config.toml."""
+    if explicit is not None:
+        return explicit
+    env = os.environ.get("SIGNPOST_CONFIG")
+    if env:
+        return Path(env)
+    return Path("config.toml")

@@ -1,0 +1,92 @@
+"""Rendering for people (Rich tables on stdout, messages on stderr) and for pipes (JSON).
+
+DESIGN §8: with ``--format json`` stdout carries nothing but JSON: an array for a listing, an
+object for ``show`` and creating commands. Everything meant for a person to read and not for
+a pipe (confirmations, hints, errors) goes to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Any
+
+
+class Format(StrEnum):
+    """Output formats every listing takes."""
+
+    table = "table"
+    json = "json"
+
+
+def message(text: str) -> None:
+    """A line for the person at the terminal, on stderr."""
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(text, markup=False)
+
+
+def error(text: str) -> None:
+    """An error line on stderr, plain so it greps and pipes well."""
+    sys.stderr.write(f"error: {text}\n")
+
+
+def emit_json(value: Any) -> None:
+    """``value`` as JSON on stdout, and nothing else."""
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def _cell(value: Any, width: int | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        text = ", ".join(str(v) for v in value)
+    elif isinstance(value, Mapping):
+        text = ", ".join(f"{k}={v}" for k, v in value.items())
+    else:
+        text = str(value)
+    text = " ".join(text.split())
+    if width and len(text) > width:
+        text = text[: width - 1] + "…"
+    return text
+
+
+def render(
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str],
+    fmt: Format,
+    *,
+    widths: Mapping[str, int] | None = None,
+    title: str | None = None,
+) -> None:
+    """A listing: a Rich table of ``columns`` for people, or every key as a JSON array."""
+    if fmt == Format.json:
+        emit_json(list(rows))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(row.get(c), (widths or {}).get(c)) for c in columns))
+    Console(highlight=False).print(table)
+
+
+def show(obj: Mapping[str, Any], fmt: Format, *, title: str | None = None) -> None:
+    """One object: key/value table for people, or a JSON object."""
+    if fmt == Format.json:
+        emit_json(dict(obj))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False, box=None, padding=(0, 2, 0, 0))
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for key, value in obj.items():
+        table.add_row(key, _cell(value, None) if not isinstance(value, str) else value)
+    Console(highlight=False).print(table)
