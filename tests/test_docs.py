@@ -1,0 +1,45 @@
+"""Every command has help text with an example and is in docs/cli.md; README and CI agree."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from scheduler.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def all_commands(group=None, prefix=()):
+    group = group or get_command(app)
+    for name, command in group.commands.items():
+        path = (*prefix, name)
+        if hasattr(command, "commands"):
+            yield from all_commands(command, path)
+        else:
+            yield path, command
+
+
+COMMANDS = list(all_commands())
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
+def test_command_has_help_with_example_and_docs(path, command):
+    assert command.help and "Example:" in command.help, f"{' '.join(path)} needs an example"
+    assert f"signpost {' '.join(path)}" in (ROOT / "docs" / "cli.md").read_text()
+    result = CliRunner().invoke(app, [*path, "--help"])
+    assert result.exit_code == 0
+    assert "Example" in result.stdout
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"```sh\n(python3 -m venv .*?)\n```", readme)
+    assert len(commands) == 2, "README's quick start has exactly two commands"
+    demo, tests = commands
+    assert demo.endswith("signpost demo")
+    assert tests in (ROOT / ".ci" / "run").read_text()
