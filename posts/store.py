@@ -9,7 +9,7 @@ command refuses to touch a database whose schema is not the one this code expect
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -74,9 +74,7 @@ class Store:
     def schema_revision(self) -> str | None:
         """The Alembic revision the database is at, or None if it was never initialised."""
         with self._unreachable_as_user_error(), self.engine.connect() as conn:
-            if not sa.inspect(conn).has_table("alembic_version"):
-                return None
-            return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            return _revision(conn)
 
     def require_current(self) -> None:
         """Refuse to work on a database that ``signpost init`` has not created or upgraded."""
@@ -91,18 +89,35 @@ class Store:
                 f"{SCHEMA_REVISION}: run 'signpost init' to upgrade"
             )
 
-    def migrate(self) -> tuple[str | None, str]:
-        """Create or upgrade the schema to the newest revision; safe to run again."""
+    def migrate(
+        self, on_change: Callable[[Session, str | None], None] | None = None
+    ) -> tuple[str | None, str]:
+        """Create or upgrade the schema to the newest revision; safe to run again.
+
+        ``on_change(session, before)`` runs in the same transaction as the migration when
+        the schema changed, so the audit event of an upgrade is kept only with the upgrade.
+        """
         from alembic import command
         from alembic.config import Config
 
-        before = self.schema_revision()
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+        with self._unreachable_as_user_error():
+            with self.engine.execution_options(signpost_write=True).begin() as conn:
+                before = _revision(conn)
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+                if before != SCHEMA_REVISION and on_change is not None:
+                    with Session(bind=conn) as session:
+                        on_change(session, before)
+                        session.flush()
         return before, SCHEMA_REVISION
+
+
+def _revision(conn: sa.Connection) -> str | None:
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def _make_engine(url: str) -> sa.Engine:

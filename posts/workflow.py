@@ -69,6 +69,15 @@ class ApprovalPolicy:
         )
 
 
+def is_time_zone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone ("Europe" is a folder of zones, not one)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
 # --- campaigns -------------------------------------------------------------------------------
 
 
@@ -97,10 +106,8 @@ def add_campaign(
         )
     if not name.strip():
         raise UserError("--name: expected the campaign's name, got an empty text")
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise UserError(f"--tz: unknown time zone '{tz}' (expected e.g. Europe/London)") from None
+    if not is_time_zone(tz):
+        raise UserError(f"--tz: unknown time zone '{tz}' (expected e.g. Europe/London)")
     if starts and ends and ends < starts:
         raise UserError(f"--end {ends} is before --start {starts}")
     if approvals_required is not None and approvals_required < 1:

@@ -126,29 +126,27 @@ def init(ctx: typer.Context) -> None:
         signpost --config /etc/signpost/config.toml init
     """
     from posts import audit
-    from posts.store import describe
+    from posts.store import SCHEMA_REVISION, describe
 
     ws = workspace(ctx, initialised=False)
-    before, after = ws.store.migrate()
-    where = describe(ws.store.url)
-    if before == after:
-        _say(f"database {where} is up to date (schema {after})")
-        return
-    with ws.store.transaction() as session:
+    actor = ws.actor().name  # refuse a bad SIGNPOST_ACTOR before touching the database
+
+    def record(session: Session, before: str | None) -> None:
         audit.record(
             session,
             now=ws.clock.now(),
-            actor=_login_name(ws),
+            actor=actor,
             action="database.init",
             subject="database",
-            details={"from": before, "to": after},
+            details={"from": before, "to": SCHEMA_REVISION},
         )
-    _say(f"database {where} {'created' if before is None else 'upgraded'} (schema {after})")
 
-
-def _login_name(ws: Workspace) -> str:
-    """Who ran a command that any user may run (init): their name, known or not."""
-    return ws.actor().name
+    before, after = ws.store.migrate(record)
+    where = describe(ws.store.url)
+    if before == after:
+        _say(f"database {where} is up to date (schema {after})")
+    else:
+        _say(f"database {where} {'created' if before is None else 'upgraded'} (schema {after})")
 
 
 @app.command()
@@ -728,8 +726,10 @@ def _step(ctx: typer.Context, post_id: int, fmt: Format, done: str, step: Any) -
     with writing(ctx) as (ws, session):
         post = step(session, ws, workflow.get_post(session, post_id))
         data = workflow.post_dict(session, post, ws.policy)
-    _say(f"post {post_id} {done} by {ws.actor().name}: now {data['state']}"
-         f" ({len(data['approvals'])} of {data['required']} approvals)")
+    _say(
+        f"post {post_id} {done} by {ws.actor().name}: now {data['state']}"
+        f" ({len(data['approvals'])} of {data['required']} approvals)"
+    )
     _show_post(data, fmt)
 
 

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from channels.registry import CHANNEL_TYPES, known_keys
 from posts.errors import ConfigError
-from posts.workflow import ApprovalPolicy
+from posts.workflow import ApprovalPolicy, is_time_zone
 
 BUILT_IN_ROLES = ("admin", "approver", "author")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -168,10 +167,8 @@ class _Reader:
         )
 
     def time_zone(self, name: str, key: str) -> None:
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise self.fail(key, 'an IANA time zone such as "Europe/London"', name) from None
+        if not is_time_zone(name):
+            raise self.fail(key, 'an IANA time zone such as "Europe/London"', name)
 
     def database(self, raw: dict[str, Any]) -> str:
         db = self.table(raw, "database", {"url"})

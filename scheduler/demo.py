@@ -105,7 +105,9 @@ def run(*, keep: bool) -> int:
         )
         signpost("alice", "post", "check", "1")
         signpost("alice", "post", "submit", "1")
-        message("\nFour-eyes: alice wrote the post (and is no approver), so she may not approve it.")
+        message(
+            "\nFour-eyes: alice wrote the post (and is no approver), so she may not approve it."
+        )
         signpost("alice", "post", "approve", "1", expect=3)
         signpost("bob", "post", "approve", "1", "--comment", "Wording agreed with the charity")
         signpost("bob", "audit", "log", "--post", "1")

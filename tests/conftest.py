@@ -103,8 +103,13 @@ def signpost(config_file: Path) -> Signpost:
     """Run the CLI as a user: ``signpost("alice", "post", "list")``."""
     runner = CliRunner()
 
-    def run(actor: str | None, *args: str, input: str | None = None, obj: dict | None = None,
-            config: Path | None = None) -> Result:
+    def run(
+        actor: str | None,
+        *args: str,
+        input: str | None = None,
+        obj: dict | None = None,
+        config: Path | None = None,
+    ) -> Result:
         env = {"SIGNPOST_ACTOR": actor} if actor else {}
         return runner.invoke(
             app, ["--config", str(config or config_file), *args], input=input, env=env, obj=obj
@@ -125,9 +130,20 @@ def initialised(signpost: Signpost) -> Signpost:
 def campaign(initialised: Signpost) -> str:
     """The stop-it-now campaign with the helpline rule, two forbidden terms, one domain."""
     result = initialised(
-        "carol", "campaign", "add", "stop-it-now", "--name", "Stop It Now",
-        "--must-include", HELPLINE, "--forbid", "kiddie porn", "--forbid", "paedo",
-        "--link-domain", "stopitnow.org.uk",
+        "carol",
+        "campaign",
+        "add",
+        "stop-it-now",
+        "--name",
+        "Stop It Now",
+        "--must-include",
+        HELPLINE,
+        "--forbid",
+        "kiddie porn",
+        "--forbid",
+        "paedo",
+        "--link-domain",
+        "stopitnow.org.uk",
     )
     assert result.exit_code == 0, result.stderr
     return "stop-it-now"
@@ -135,8 +151,18 @@ def campaign(initialised: Signpost) -> str:
 
 def add_post(signpost: Signpost, text: str, *extra: str, actor: str = "alice") -> dict:
     """Add a post as ``actor`` and return it as the JSON the CLI printed."""
-    result = signpost(actor, "post", "add", "--campaign", "stop-it-now", "--text", text,
-                      *extra, "--format", "json")
+    result = signpost(
+        actor,
+        "post",
+        "add",
+        "--campaign",
+        "stop-it-now",
+        "--text",
+        text,
+        *extra,
+        "--format",
+        "json",
+    )
     assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout)
 
