@@ -39,8 +39,12 @@ class TextLimit:
 
 
 def compose(text: str, link: str | None) -> str:
-    """The text as it goes out: the link is appended unless the text already carries it."""
-    if not link or link in text:
+    """The text as it goes out: the link is appended unless the text already carries it.
+
+    "Carries" means the exact link stands in the text as a word (trailing punctuation aside):
+    a longer URL that merely starts with the link does not count.
+    """
+    if not link or any(word.rstrip(".,;:!?)'\"") == link for word in text.split()):
         return text
     return f"{text}\n\n{link}"
 

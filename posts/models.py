@@ -90,6 +90,7 @@ class Post(SQLModel, table=True):
     author: str
     revision: int = 1
     state: str = Field(default=PostState.draft, index=True)
+    approved_hash: str | None = None  # content hash that reached the required approvals
     created: datetime = Field(sa_type=UTCDateTime)
     updated: datetime = Field(sa_type=UTCDateTime)
 
@@ -139,6 +140,7 @@ class Delivery(SQLModel, table=True):
     lease_owner: str | None = None
     lease_expires: datetime | None = Field(default=None, sa_type=UTCDateTime)
     idempotency_key: str = Field(unique=True)
+    sent_hash: str | None = None  # content hash of the revision claimed for sending
     remote_id: str | None = None
     remote_url: str | None = None
     last_error: str | None = None

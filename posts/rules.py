@@ -147,19 +147,23 @@ def _forbidden(where: str, text: str, terms: tuple[str, ...]) -> list[Problem]:
     return problems
 
 
+_HTTP_URL = re.compile(r"https?://\S+", re.IGNORECASE)
+
+
 def _link_domains(where: str, text: str, allowed: tuple[str, ...]) -> list[Problem]:
+    """Every host linked from ``text``: twitter-text's URLs (bare domains included) and any
+    http(s) URL it does not recognise (IP addresses, unusual TLDs, user:password@host)."""
     from twitter_text import extract_urls
 
-    problems = []
-    for url in extract_urls(text):
-        host = (urlsplit(url if "://" in url else f"https://{url}").hostname or "").lower()
-        if not any(host == d or host.endswith("." + d) for d in allowed):
-            problems.append(
-                Problem(
-                    where, f"links to {host}, which is not an allowed domain ({', '.join(allowed)})"
-                )
-            )
-    return problems
+    urls = [*extract_urls(text), *_HTTP_URL.findall(text)]
+    hosts = dict.fromkeys(
+        (urlsplit(url if "://" in url else f"https://{url}").hostname or "").lower() for url in urls
+    )
+    return [
+        Problem(where, f"links to {host}, which is not an allowed domain ({', '.join(allowed)})")
+        for host in hosts
+        if not any(host == d or host.endswith("." + d) for d in allowed)
+    ]
 
 
 def _length(name: str, channel: ChannelLike, content: Content) -> list[Problem]:

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session, col, func, select
 
-from posts import audit
+from posts import audit, holds
 from posts.errors import PolicyRefused, UserError
 from posts.models import Approval, Campaign, Post, PostState, Revision
 from posts.rules import CampaignRules, ChannelLike, Content, Problem, check
@@ -285,6 +285,7 @@ def edit_post(
         else PostState.draft
     )
     post.revision = old.number + 1
+    post.approved_hash = None
     post.updated = now
     session.add(post)
     revision = _add_revision(session, post, post.revision, actor, now, content)
@@ -296,6 +297,7 @@ def edit_post(
         subject=f"post:{post.id}",
         details={"from": before, "to": post.state, **_revision_details(revision)},
     )
+    holds.refresh(session, now, actor.name, [post.id])
     return post
 
 
@@ -438,7 +440,10 @@ def approve_post(
         "comment": comment,
     }
     if count >= policy.required:
-        return _transition(session, actor, now, post, PostState.approved, "post.approve", details)
+        post.approved_hash = revision.content_hash
+        _transition(session, actor, now, post, PostState.approved, "post.approve", details)
+        holds.refresh(session, now, actor.name, [post.id])
+        return post
     post.updated = now
     session.add(post)
     audit.record(
@@ -492,7 +497,9 @@ def cancel_post(session: Session, actor: Actor, now: datetime, *, post: Post) ->
     actor.require(WRITER_ROLES, "cancel posts")
     if post.state not in EDITABLE:
         raise PolicyRefused(f"post {post.id} is {post.state} and cannot be cancelled")
-    return _transition(session, actor, now, post, PostState.cancelled, "post.cancel")
+    _transition(session, actor, now, post, PostState.cancelled, "post.cancel")
+    holds.cancel_waiting(session, now, actor.name, post.id)
+    return post
 
 
 def _transition(

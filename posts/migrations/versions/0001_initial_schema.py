@@ -84,6 +84,7 @@ def upgrade() -> None:
         sa.Column("author", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("revision", sa.Integer(), nullable=False),
         sa.Column("state", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("approved_hash", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("created", posts.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated", posts.models.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -127,6 +128,7 @@ def upgrade() -> None:
         sa.Column("lease_owner", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("lease_expires", posts.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("idempotency_key", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("sent_hash", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("remote_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("remote_url", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
