@@ -64,6 +64,15 @@ audit_app = typer.Typer(
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(post_app, name="post")
 app.add_typer(audit_app, name="audit")
+deliveries_app = typer.Typer(
+    help="See every delivery, retry one on purpose, or settle an uncertain one.",
+    no_args_is_help=True,
+)
+channels_app = typer.Typer(
+    help="List configured channels and check they work.", no_args_is_help=True
+)
+app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(channels_app, name="channels")
 
 FormatOpt = Annotated[
     Format, typer.Option("--format", "-f", help="table for people, json for pipes.")
@@ -157,21 +166,49 @@ def status(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
 
         signpost status --format json | jq .posts
     """
+    from datetime import timedelta
+
     from sqlmodel import func, select
 
-    from posts.models import AuditEvent, Campaign, Post
+    from posts import deliveries
+    from posts.models import AuditEvent, Campaign, Heartbeat, Post
     from posts.store import describe
     from scheduler.output import emit_json, render
 
     with reading(ctx) as (ws, session):
+        now = ws.clock.now()
         by_state = dict(session.exec(select(Post.state, func.count()).group_by(Post.state)).all())
         campaigns = session.exec(select(func.count()).select_from(Campaign)).one()
         head = session.exec(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).first()
+        counts = deliveries.counts(session, now, timedelta(hours=24))
+        beats = session.exec(select(Heartbeat).order_by(Heartbeat.last_beat.desc()).limit(10)).all()
+        pauses = deliveries.active_pauses(session)
         data = {
             "database": describe(ws.store.url),
             "config": str(ws.settings.path),
             "campaigns": campaigns,
             "posts": by_state,
+            "deliveries": {k: v for k, v in counts.items() if k != "due_soon"},
+            "due_within_24h": counts["due_soon"],
+            "paused": [
+                {
+                    "scope": p.scope,
+                    "target": p.target,
+                    "by": p.who,
+                    "reason": p.reason,
+                    "since": p.since.isoformat(),
+                }
+                for p in pauses
+            ],
+            "daemons": [
+                {
+                    "id": b.daemon_id,
+                    "host": b.host,
+                    "pid": b.pid,
+                    "heartbeat_age_seconds": round((now - b.last_beat).total_seconds(), 1),
+                }
+                for b in beats
+            ],
             "audit_events": head.seq if head else 0,
             "audit_head": head.hash if head else None,
             "channels": sorted(ws.settings.channels),
@@ -179,8 +216,29 @@ def status(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
     if fmt == Format.json:
         emit_json(data)
         return
-    rows = [{"what": k, "value": v} for k, v in data.items() if k != "posts"]
+    nested = ("posts", "deliveries", "paused", "daemons")
+    rows = [{"what": k, "value": v} for k, v in data.items() if k not in nested]
     rows += [{"what": f"posts {state}", "value": n} for state, n in sorted(by_state.items())]
+    rows += [
+        {"what": f"deliveries {state}", "value": n}
+        for state, n in sorted(data["deliveries"].items())
+    ]
+    rows += [
+        {
+            "what": f"paused {p['scope']} {p['target'] or ''}".rstrip(),
+            "value": f"by {p['by']}: {p['reason']}",
+        }
+        for p in data["paused"]
+    ]
+    rows += [
+        {
+            "what": f"daemon {d['host']}:{d['pid']}",
+            "value": f"heartbeat {d['heartbeat_age_seconds']}s ago",
+        }
+        for d in data["daemons"]
+    ]
+    if not data["daemons"]:
+        rows.append({"what": "daemon", "value": "no heartbeat: is 'signpost daemon' running?"})
     render(rows, ["what", "value"], fmt, title="Signpost status")
 
 
@@ -731,6 +789,419 @@ def _step(ctx: typer.Context, post_id: int, fmt: Format, done: str, step: Any) -
         f" ({len(data['approvals'])} of {data['required']} approvals)"
     )
     _show_post(data, fmt)
+
+
+# --- scheduling and delivery -----------------------------------------------------------------
+
+DELIVERY_COLUMNS = ["id", "post", "channel", "state", "due", "attempts", "remote_url", "last_error"]
+
+
+def _delivery_rows(rows: list) -> list[dict[str, Any]]:
+    """Deliveries as dicts; ``due_local`` shows the campaign's wall time for people."""
+    from posts.deliveries import delivery_dict
+    from scheduler.when import show as local
+
+    out = []
+    for delivery, slug, tz in rows:
+        data = delivery_dict(delivery, slug)
+        data["due_local"] = local(delivery.due, tz)
+        out.append(data)
+    return out
+
+
+def _render_deliveries(rows: list[dict[str, Any]], fmt: Format, title: str | None = None) -> None:
+    from scheduler.output import render
+
+    if fmt == Format.table:
+        rows = [{**r, "due": r["due_local"]} for r in rows]
+    render(rows, DELIVERY_COLUMNS, fmt, widths={"last_error": 50}, title=title)
+
+
+@post_app.command("schedule")
+def post_schedule(
+    ctx: typer.Context,
+    post_id: PostId,
+    at: Annotated[
+        str,
+        typer.Option(
+            "--at",
+            help='"2026-12-01 09:00" in the campaign\'s zone, an ISO time with offset, or "+15m".',
+        ),
+    ],
+    channels: Annotated[str, typer.Option("--channels", help="Comma-separated channel names.")],
+    expires: Annotated[
+        str | None, typer.Option("--expires", help="Never send after this time (same formats).")
+    ] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Schedule a post to channels; held until it is approved (and while paused).
+
+    Example:
+
+        signpost post schedule 3 --at "2026-12-01 09:00" --channels newsroom,feed
+
+        signpost post schedule 4 --at "2026-12-03 17:00" --expires "2026-12-03 19:00" \\
+            --channels feed
+    """
+    from channels.registry import ADAPTERS
+    from posts import deliveries, workflow
+    from posts.errors import UserError
+    from scheduler.when import parse_when
+
+    with writing(ctx) as (ws, session):
+        post = workflow.get_post(session, post_id)
+        campaign = session.get(workflow.Campaign, post.campaign_id)
+        now = ws.clock.now()
+        due = parse_when(at, campaign.tz, now, "--at")
+        until = parse_when(expires, campaign.tz, now, "--expires") if expires else None
+        names = [n.strip() for n in channels.split(",") if n.strip()]
+        for name in names:
+            ch = ws.settings.channels.get(name)
+            if ch is not None and ch.type not in ADAPTERS:
+                raise UserError(
+                    f"--channels: {name} is a {ch.type} channel, which cannot publish yet"
+                    f" (publishing types: {', '.join(sorted(ADAPTERS))})"
+                )
+        created = deliveries.schedule(
+            session,
+            ws.actor(),
+            now,
+            post=post,
+            due=due,
+            expires=until,
+            channel_names=names,
+            channels=ws.settings.channels,
+        )
+        rows = _delivery_rows([(d, campaign.slug, campaign.tz) for d in created])
+        state = post.state
+    held = sum(1 for r in rows if r["state"] == "held")
+    note = f"; {held} held until approved or resumed" if held else ""
+    _say(f"post {post_id} scheduled to {len(rows)} channel(s) at {rows[0]['due_local']}{note}")
+    if fmt == Format.json:
+        from scheduler.output import emit_json
+
+        emit_json({"post": post_id, "state": state, "deliveries": rows})
+    else:
+        _render_deliveries(rows, fmt)
+
+
+@deliveries_app.command("list")
+def deliveries_list(
+    ctx: typer.Context,
+    state: Annotated[
+        str | None, typer.Option("--state", help="Only deliveries in this state.")
+    ] = None,
+    post: Annotated[int | None, typer.Option("--post", help="Only this post's deliveries.")] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="At most this many, newest due first.")
+    ] = 50,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """List deliveries with their state, receipt and last error.
+
+    Example:
+
+        signpost deliveries list --state uncertain
+
+        signpost deliveries list --post 3 --format json | jq '.[].remote_url'
+    """
+    from posts import deliveries
+
+    with reading(ctx) as (_ws, session):
+        rows = _delivery_rows(
+            deliveries.list_deliveries(session, state=state, post_id=post, limit=limit)
+        )
+    _render_deliveries(rows, fmt)
+
+
+@deliveries_app.command("retry")
+def deliveries_retry(
+    ctx: typer.Context,
+    delivery_id: Annotated[int, typer.Argument(help="The delivery's id.")],
+    at: Annotated[str | None, typer.Option("--at", help="When to send it [default: now].")] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Reschedule a failed, missed or uncertain delivery on purpose (same idempotency key).
+
+    Example:
+
+        signpost deliveries retry 12 --at "+5m"
+    """
+    from posts import deliveries
+    from posts.models import Campaign, Post
+    from scheduler.when import parse_when
+
+    with writing(ctx) as (ws, session):
+        delivery = deliveries.get_delivery(session, delivery_id)
+        campaign = session.get(Campaign, session.get(Post, delivery.post_id).campaign_id)
+        now = ws.clock.now()
+        due = parse_when(at, campaign.tz, now, "--at") if at else None
+        delivery = deliveries.retry(session, ws.actor(), now, delivery=delivery, due=due)
+        rows = _delivery_rows([(delivery, campaign.slug, campaign.tz)])
+    _say(f"delivery {delivery_id} rescheduled for {rows[0]['due_local']} ({rows[0]['state']})")
+    _render_deliveries(rows, fmt) if fmt == Format.table else _emit_one(rows[0])
+
+
+@deliveries_app.command("resolve")
+def deliveries_resolve(
+    ctx: typer.Context,
+    delivery_id: Annotated[int, typer.Argument(help="The uncertain delivery's id.")],
+    sent: Annotated[
+        str | None, typer.Option("--sent", help="It did go out: its public URL.")
+    ] = None,
+    not_sent: Annotated[bool, typer.Option("--not-sent", help="It did not go out.")] = False,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Settle an uncertain delivery after checking the channel by hand.
+
+    Example:
+
+        signpost deliveries resolve 12 --sent https://mastodon.example/@force/1234
+
+        signpost deliveries resolve 13 --not-sent
+    """
+    from posts import deliveries
+    from posts.models import Campaign, Post
+
+    with writing(ctx) as (ws, session):
+        delivery = deliveries.get_delivery(session, delivery_id)
+        delivery = deliveries.resolve(
+            session, ws.actor(), ws.clock.now(), delivery=delivery, sent_url=sent, not_sent=not_sent
+        )
+        campaign = session.get(Campaign, session.get(Post, delivery.post_id).campaign_id)
+        rows = _delivery_rows([(delivery, campaign.slug, campaign.tz)])
+    _say(f"delivery {delivery_id} resolved: {rows[0]['state']}")
+    _render_deliveries(rows, fmt) if fmt == Format.table else _emit_one(rows[0])
+
+
+def _emit_one(row: dict[str, Any]) -> None:
+    from scheduler.output import emit_json
+
+    emit_json(row)
+
+
+@app.command()
+def calendar(
+    ctx: typer.Context,
+    start: Annotated[
+        str | None, typer.Option("--from", help="From this day or time [default: today].")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Up to this day or time [default: 30 days on].")
+    ] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Every delivery due in a period, in time order, shown in each campaign's time zone.
+
+    Example:
+
+        signpost calendar --from 2026-12-01 --to 2026-12-08
+    """
+    from datetime import timedelta
+
+    from posts import deliveries
+    from scheduler.when import parse_when
+
+    with reading(ctx) as (ws, session):
+        now = ws.clock.now()
+        tz = ws.settings.default_tz
+        begin = parse_when(start, tz, now, "--from") if start else now - timedelta(days=1)
+        finish = parse_when(end, tz, now, "--to") if end else begin + timedelta(days=30)
+        rows = _delivery_rows(
+            deliveries.list_deliveries(session, start=begin, end=finish, newest_first=False)
+        )
+    _render_deliveries(rows, fmt, title="Calendar")
+
+
+ScopeCampaign = Annotated[str | None, typer.Option("--campaign", help="Only this campaign.")]
+ScopeChannel = Annotated[str | None, typer.Option("--channel", help="Only this channel.")]
+
+
+def _scope(campaign: str | None, channel: str | None, ws: Workspace) -> tuple[str, str | None]:
+    from posts.errors import UserError
+
+    if campaign and channel:
+        raise UserError("give --campaign or --channel, not both (or neither, for everything)")
+    if channel and channel not in ws.settings.channels:
+        raise UserError(
+            f"--channel: no channel named '{channel}'"
+            f" (configured: {', '.join(sorted(ws.settings.channels)) or 'none'})"
+        )
+    if campaign:
+        return "campaign", campaign
+    if channel:
+        return "channel", channel
+    return "all", None
+
+
+@app.command()
+def pause(
+    ctx: typer.Context,
+    reason: Annotated[str, typer.Option("--reason", help="Why; shown to whoever resumes.")],
+    campaign: ScopeCampaign = None,
+    channel: ScopeChannel = None,
+) -> None:
+    """Stop publishing (everything, one campaign or one channel) until resumed.
+
+    Takes effect at the next claim, in a running daemon too. Due deliveries wait; past
+    the grace period they are missed, never sent late.
+
+    Example:
+
+        signpost pause --reason "Major incident: hold all comms"
+
+        signpost pause --channel mastodon --reason "Account under review"
+    """
+    from posts import deliveries
+
+    with writing(ctx) as (ws, session):
+        scope, target = _scope(campaign, channel, ws)
+        deliveries.pause(
+            session, ws.actor(), ws.clock.now(), scope=scope, target=target, reason=reason
+        )
+    _say(f"paused {'everything' if scope == 'all' else f'{scope} {target}'}: {reason}")
+
+
+@app.command()
+def resume(
+    ctx: typer.Context, campaign: ScopeCampaign = None, channel: ScopeChannel = None
+) -> None:
+    """Lift a pause set with 'signpost pause' (the same scope).
+
+    Example:
+
+        signpost resume --channel mastodon
+    """
+    from posts import deliveries
+
+    with writing(ctx) as (ws, session):
+        scope, target = _scope(campaign, channel, ws)
+        deliveries.resume(session, ws.actor(), ws.clock.now(), scope=scope, target=target)
+    _say(f"resumed {'everything' if scope == 'all' else f'{scope} {target}'}")
+
+
+@channels_app.command("list")
+def channels_list(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
+    """Every configured channel, its type, and whether it can publish yet.
+
+    Example:
+
+        signpost channels list --format json
+    """
+    from channels.registry import ADAPTERS
+    from scheduler.output import render
+
+    ws = workspace(ctx, initialised=False)
+    rows = [
+        {
+            "name": name,
+            "type": ch.type,
+            "url": ch.options.get("url") or ch.options.get("path") or ch.options.get("host"),
+            "secret": (ch.options.get("token_env") and f"${ch.options['token_env']}")
+            or ch.options.get("token_file"),
+            "publishes": ch.type in ADAPTERS,
+        }
+        for name, ch in sorted(ws.settings.channels.items())
+    ]
+    render(rows, ["name", "type", "url", "secret", "publishes"], fmt)
+
+
+@channels_app.command("check")
+def channels_check(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="One channel [default: all].")] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Connect and authenticate to each channel without posting anything.
+
+    Exits 1 if any channel fails.
+
+    Example:
+
+        signpost channels check newsroom
+    """
+    import httpx
+
+    from channels.base import ChannelError
+    from posts.errors import UserError
+    from scheduler.output import render
+    from scheduler.workspace import open_channels
+
+    ws = workspace(ctx, initialised=False)
+    configured = ws.settings.channels
+    if name is not None and name not in configured:
+        raise UserError(
+            f"no channel named '{name}' (configured: {', '.join(sorted(configured)) or 'none'})"
+        )
+    rows = []
+    with httpx.Client(timeout=15) as client:
+        adapters = open_channels(ws.settings, ws.clock, client)
+        for channel_name in [name] if name else sorted(configured):
+            adapter = adapters.get(channel_name)
+            if adapter is None:
+                ok, said = False, f"type {configured[channel_name].type} cannot publish yet"
+            else:
+                try:
+                    ok, said = True, adapter.check()
+                except ChannelError as exc:
+                    ok, said = False, str(exc)
+            rows.append(
+                {
+                    "name": channel_name,
+                    "type": configured[channel_name].type,
+                    "ok": ok,
+                    "detail": said,
+                }
+            )
+    render(rows, ["name", "type", "ok", "detail"], fmt)
+    if not all(r["ok"] for r in rows):
+        raise typer.Exit(1)
+
+
+@app.command()
+def daemon(
+    ctx: typer.Context,
+    once: Annotated[
+        bool, typer.Option("--once", help="Process what is due now, then exit.")
+    ] = False,
+) -> None:
+    """Publish approved posts on time until stopped (SIGTERM or Ctrl-C stop it cleanly).
+
+    Run it under systemd (docs/signpost.service). Several daemons may share one database.
+
+    Example:
+
+        signpost --config /etc/signpost/config.toml daemon
+
+        signpost daemon --once    # from cron, or to catch up by hand
+    """
+    import logging
+
+    import httpx
+
+    from scheduler.daemon import Daemon, daemon_id
+    from scheduler.workspace import make_engine
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    ws = workspace(ctx)
+    with httpx.Client(timeout=30) as client:
+        engine = make_engine(ws, client, daemon_id())
+        if once:
+            report = engine.tick()
+            _say(
+                f"sent {report.sent}, retrying {report.retrying}, failed {report.failed},"
+                f" uncertain {report.uncertain}, missed {report.missed}"
+            )
+            return
+        runner = Daemon(
+            engine=engine,
+            sync_interval=ws.settings.daemon.sync_interval,
+            health=ws.settings.daemon.health,
+        )
+        runner.install_signal_handlers()
+        runner.run()
 
 
 # --- audit ----------------------------------------------------------------------------------

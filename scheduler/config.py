@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from channels.registry import CHANNEL_TYPES, known_keys
+from channels.registry import CHANNEL_TYPES, PATH_KEYS, known_keys
 from posts.errors import ConfigError
 from posts.workflow import ApprovalPolicy, is_time_zone
 
@@ -285,7 +285,11 @@ class _Reader:
                         raise self.fail(f"{key} to", "an address or a list of addresses", v)
                 else:
                     self.typed(v, f"{key} {k}", str, "a string")
-            options = {k: v for k, v in table.items() if k != "type"}
+            options = {
+                k: str(self.path.parent / v) if k in PATH_KEYS and not Path(v).is_absolute() else v
+                for k, v in table.items()
+                if k != "type"
+            }
             result[name] = ChannelSettings(name=name, type=kind, options=options)
         return result
 
@@ -293,8 +297,8 @@ class _Reader:
 def locate(explicit: Path | None) -> Path:
     """The config file to use: ``--config``, else ``$SIGNPOST_CONFIG``, else ./config.toml."""
     if explicit is not None:
-        return explicit
+        return explicit.absolute()
     env = os.environ.get("SIGNPOST_CONFIG")
     if env:
-        return Path(env)
-    return Path("config.toml")
+        return Path(env).absolute()
+    return Path("config.toml").absolute()

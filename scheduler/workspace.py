@@ -10,12 +10,19 @@ import getpass
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from posts.errors import PolicyRefused
 from posts.store import Store
 from posts.workflow import Actor, ApprovalPolicy
 from scheduler.clock import Clock, SystemClock
 from scheduler.config import Settings, load, locate
+
+if TYPE_CHECKING:
+    import httpx
+
+    from channels.base import Channel
+    from scheduler.delivery import Engine
 
 
 @dataclass
@@ -49,3 +56,27 @@ class Workspace:
     def policy(self) -> ApprovalPolicy:
         """The config's approval policy (campaigns may override it)."""
         return self.settings.approval
+
+
+def open_channels(settings: Settings, clock: Clock, client: httpx.Client) -> dict[str, Channel]:
+    """An adapter for every configured channel that has one (others cannot be scheduled)."""
+    from channels.registry import ADAPTERS, build
+
+    return {
+        name: build(name, ch.type, dict(ch.options), client=client, now=clock.now)
+        for name, ch in settings.channels.items()
+        if ch.type in ADAPTERS
+    }
+
+
+def make_engine(ws: Workspace, client: httpx.Client, owner: str) -> Engine:
+    """The delivery engine for this workspace's database, channels and clock."""
+    from scheduler.delivery import Engine
+
+    return Engine(
+        store=ws.store,
+        settings=ws.settings.daemon,
+        clock=ws.clock,
+        channels=open_channels(ws.settings, ws.clock, client),
+        owner=owner,
+    )

@@ -205,7 +205,7 @@ def test_without_option_or_variable_the_config_is_in_the_current_folder(
 
     result = runner.invoke(app, ["status"])
 
-    assert error_line(result) == "config file config.toml not found"
+    assert error_line(result) == f"config file {tmp_path / 'config.toml'} not found"
 
 
 # --- durations and paths --------------------------------------------------------------------

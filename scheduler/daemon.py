@@ -1,0 +1,248 @@
+"""``signpost daemon``: publish approved posts on time, until told to stop.
+
+The database is the only truth. APScheduler 3 is kept only as the in-process wake-up
+calendar: one date job per upcoming delivery, keyed by its id, with
+``misfire_grace_time=None`` (its 1 s default silently drops a late job). A job does not send
+anything itself; it wakes the loop, which claims through the engine like every other path.
+Every ``[daemon] sync_interval`` the loop re-reads the database (so changes made by the CLI
+in other processes appear without a restart), reconciles claims of dead daemons, marks the
+missed, writes its heartbeat and refreshes the metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import select
+
+from posts import audit
+from posts.models import Delivery, DeliveryState, Heartbeat
+from scheduler.delivery import CLAIMABLE, Claim, Engine, Report
+
+log = logging.getLogger("signpost.daemon")
+
+HORIZON = timedelta(hours=1)  # how far ahead deliveries are put on the wake-up calendar
+VERSION = "0.1.0"
+
+
+def daemon_id() -> str:
+    """This process's name in heartbeats, leases and the audit log."""
+    return f"daemon:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Metrics:
+    """Prometheus metrics, all named ``signpost_...``, in a registry of their own."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        self.deliveries = Gauge(
+            "signpost_deliveries", "Deliveries by state", ["state"], registry=self.registry
+        )
+        self.lateness = Histogram(
+            "signpost_delivery_lateness_seconds",
+            "Time from due to sent",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900),
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "signpost_publish_errors",
+            "Publish errors by channel and kind",
+            ["channel", "kind"],
+            registry=self.registry,
+        )
+        self.sent = Counter(
+            "signpost_deliveries_sent",
+            "Deliveries sent by channel",
+            ["channel"],
+            registry=self.registry,
+        )
+        self.last_sync = Gauge(
+            "signpost_last_sync_timestamp_seconds",
+            "When the daemon last re-read the database",
+            registry=self.registry,
+        )
+
+    def observe_sent(self, claim: Claim, _receipt: Any, now: datetime) -> None:
+        self.sent.labels(claim.channel).inc()
+        self.lateness.observe(max(0.0, (now - claim.due).total_seconds()))
+
+    def observe_error(self, claim: Claim, kind: str) -> None:
+        self.errors.labels(claim.channel, kind).inc()
+
+    def render(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry)
+
+
+@dataclass
+class Daemon:
+    """The long-running loop around one :class:`Engine`."""
+
+    engine: Engine
+    sync_interval: float
+    health: str | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    wake_event: threading.Event = field(default_factory=threading.Event)
+    started: datetime | None = None
+    last_sync: datetime | None = None
+    http: ThreadingHTTPServer | None = None
+
+    def __post_init__(self) -> None:
+        self.stop_event = self.engine.stopping
+        self.engine.on_sent = self.metrics.observe_sent
+        self.engine.on_error = self.metrics.observe_error
+
+    # --- life cycle -------------------------------------------------------------------------
+
+    def run(self) -> Report:
+        """Run until ``stop()``; returns the totals. In-flight sends finish before it returns."""
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        calendar = BackgroundScheduler(
+            timezone=UTC,
+            job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
+        )
+        calendar.start()
+        self.started = self.engine.clock.now()
+        self._audit("daemon.start", {"pid": os.getpid(), "host": socket.gethostname()})
+        self._serve_health()
+        totals = Report()
+        try:
+            while not self.stop_event.is_set():
+                self._sync(calendar)
+                totals.add(self.engine.tick())
+                self._wait()
+        finally:
+            calendar.shutdown(wait=False)
+            if self.http is not None:
+                self.http.shutdown()
+                self.http.server_close()
+            self._audit("daemon.stop", {"sent": totals.sent})
+            log.info("daemon stopped: %s", totals)
+        return totals
+
+    def stop(self, *_args: Any) -> None:
+        """Stop claiming; the loop exits after the sends in flight."""
+        log.info("stopping: no new claims; waiting for sends in flight")
+        self.stop_event.set()
+        self.wake_event.set()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def _wait(self) -> None:
+        self.wake_event.wait(timeout=self.sync_interval)
+        self.wake_event.clear()
+
+    # --- the database as truth --------------------------------------------------------------
+
+    def _sync(self, calendar: Any) -> None:
+        """Re-read upcoming deliveries into the calendar; beat; refresh gauges."""
+        now = self.engine.clock.now()
+        with self.engine.store.transaction() as session:
+            upcoming = session.exec(
+                select(Delivery.id, Delivery.due, Delivery.next_attempt).where(
+                    Delivery.state.in_(CLAIMABLE), Delivery.due <= now + HORIZON
+                )
+            ).all()
+            self._beat(session, now)
+            counts = dict(
+                session.exec(select(Delivery.state, sa.func.count()).group_by(Delivery.state))
+            )
+        wanted = {}
+        for delivery_id, due, next_attempt in upcoming:
+            wanted[str(delivery_id)] = max(due, next_attempt or due)
+        for job in calendar.get_jobs():
+            if job.id not in wanted:
+                job.remove()
+        for job_id, when in wanted.items():
+            if when > now and calendar.get_job(job_id) is None:
+                calendar.add_job(self.wake_event.set, "date", run_date=when, id=job_id)
+        for state in DeliveryState:
+            self.metrics.deliveries.labels(state.value).set(counts.get(state.value, 0))
+        self.metrics.last_sync.set(now.timestamp())
+        self.last_sync = now
+
+    def _beat(self, session: Any, now: datetime) -> None:
+        beat = session.get(Heartbeat, self.engine.owner)
+        if beat is None:
+            beat = Heartbeat(
+                daemon_id=self.engine.owner,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                started=self.started or now,
+                last_beat=now,
+                version=VERSION,
+            )
+        beat.last_beat = now
+        session.add(beat)
+
+    def _audit(self, action: str, details: dict[str, Any]) -> None:
+        with self.engine.store.transaction() as session:
+            audit.record(
+                session,
+                now=self.engine.clock.now(),
+                actor=self.engine.owner,
+                action=action,
+                subject="daemon",
+                details=details,
+            )
+
+    # --- health -----------------------------------------------------------------------------
+
+    def _serve_health(self) -> None:
+        if not self.health:
+            return
+        host, _, port = self.health.rpartition(":")
+        daemon = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/healthz":
+                    age = (
+                        (daemon.engine.clock.now() - daemon.last_sync).total_seconds()
+                        if (daemon.last_sync)
+                        else None
+                    )
+                    healthy = age is not None and age < max(30.0, 5 * daemon.sync_interval)
+                    body = json.dumps(
+                        {"ok": healthy, "daemon": daemon.engine.owner, "last_sync_age_seconds": age}
+                    ).encode()
+                    self._reply(200 if healthy else 503, body, "application/json")
+                elif self.path == "/metrics":
+                    self._reply(
+                        200, daemon.metrics.render(), "text/plain; version=0.0.4; charset=utf-8"
+                    )
+                else:
+                    self._reply(404, b"not found\n", "text/plain")
+
+            def _reply(self, status: int, body: bytes, kind: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer((host, int(port)), Handler)
+        threading.Thread(target=self.http.serve_forever, daemon=True, name="health").start()
+        log.info(
+            "health and metrics on http://%s:%s/healthz and /metrics", host, self.http.server_port
+        )

@@ -1,0 +1,477 @@
+"""The delivery engine: claim → publish → record, exactly once.
+
+1. **Claim** (one transaction): a conditional UPDATE moves due, ready deliveries
+   (``posts.holds.ready_clause``: approved hash matches, nothing paused) from ``pending`` or
+   ``retry_wait`` to ``sending`` with a lease, so two daemons or two ticks never both hold one.
+   The content hash being sent is recorded with the claim.
+2. **Publish** outside any transaction, through the channel adapter.
+3. **Record** (one transaction): the outcome, its audit event and the post's new state,
+   only while we still hold the lease.
+
+An outcome that is unknown (connection lost after sending, or a lease found expired because
+a daemon died mid-send) is retried with the same key only where the channel deduplicates on
+it; otherwise the adapter is asked whether the post exists; otherwise the delivery becomes
+``uncertain`` for a person. Nothing is ever blindly resent, and nothing late is sent by
+surprise: past ``[daemon] grace`` or its expiry a delivery is ``missed``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from channels.base import (
+    Channel,
+    ChannelError,
+    Media,
+    Message,
+    OutcomeUnknown,
+    PermanentError,
+    Receipt,
+    TransientError,
+)
+from posts import audit, holds
+from posts.models import Campaign, Delivery, DeliveryState, Post, Revision
+from posts.store import Store
+from scheduler.clock import Clock
+from scheduler.config import DaemonSettings
+
+log = logging.getLogger("signpost.delivery")
+
+CLAIMABLE = (DeliveryState.pending, DeliveryState.retry_wait)
+JITTER = 0.10  # at most 10 % added to any wait
+
+
+def backoff(
+    attempts: int, base: timedelta, retry_after: float | None, rng: random.Random
+) -> timedelta:
+    """How long to wait before the next attempt.
+
+    The server's own delay when it named one, else exponential from ``base`` (base, 2x, 4x
+    ...); either way plus up to 10 % jitter so many deliveries do not return in step.
+    """
+    seconds = (
+        retry_after
+        if retry_after is not None
+        else (base.total_seconds() * 2 ** max(0, attempts - 1))
+    )
+    return timedelta(seconds=seconds * (1 + rng.uniform(0, JITTER)))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A delivery this engine holds the lease on, with the message to send."""
+
+    delivery_id: int
+    post_id: int
+    channel: str
+    attempts: int
+    due: datetime
+    message: Message
+    content_hash: str
+
+
+@dataclass
+class Report:
+    """What one pass did, for ``daemon --once``, the demo and tests."""
+
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    uncertain: int = 0
+    missed: int = 0
+    reconciled: int = 0
+    lost_lease: int = 0
+
+    def add(self, other: Report) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class Engine:
+    """Claims, publishes and records deliveries for one daemon (``owner``)."""
+
+    store: Store
+    settings: DaemonSettings
+    clock: Clock
+    channels: Mapping[str, Channel]
+    owner: str
+    rng: random.Random = field(default_factory=random.Random)
+    workers: int = 8
+    on_sent: Callable[[Claim, Receipt, datetime], None] | None = None
+    on_error: Callable[[Claim, str], None] | None = None
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    # --- one pass -----------------------------------------------------------------------
+
+    def tick(self) -> Report:
+        """Reconcile dead claims, mark the missed, then send everything due now."""
+        report = Report()
+        report.add(self.reconcile_expired())
+        report.missed += self.mark_missed()
+        report.add(self.run_due())
+        return report
+
+    def run_due(self, batch: int | None = None) -> Report:
+        """Claim and send due deliveries in batches until none is left."""
+        report = Report()
+        size = batch or self.workers * 4
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="send") as pool:
+            while not self.stopping.is_set() and (claims := self.claim_due(size)):
+                for outcome in pool.map(self.send, claims):
+                    report.add(outcome)
+        return report
+
+    # --- claim --------------------------------------------------------------------------
+
+    def claim_due(self, limit: int) -> list[Claim]:
+        """Take the lease on up to ``limit`` due, ready deliveries (one transaction)."""
+        now = self.clock.now()
+        with self.store.transaction() as session:
+            due = (
+                select(Delivery.id)
+                .where(
+                    Delivery.state.in_(CLAIMABLE),
+                    sa.func.coalesce(Delivery.next_attempt, Delivery.due) <= now,
+                    Delivery.due >= now - self.settings.grace,
+                    sa.or_(Delivery.expires.is_(None), Delivery.expires > now),
+                    holds.ready_clause(),
+                )
+                .order_by(Delivery.due, Delivery.id)
+                .limit(limit)
+            )
+            ids = list(session.exec(due).all())
+            if not ids:
+                return []
+            rows = session.exec(
+                sa.update(Delivery)
+                .where(Delivery.id.in_(ids), Delivery.state.in_(CLAIMABLE))
+                .values(
+                    state=DeliveryState.sending,
+                    lease_owner=self.owner,
+                    lease_expires=now + self.settings.lease,
+                    attempts=Delivery.attempts + 1,
+                    updated=now,
+                )
+                .returning(Delivery.id)
+            ).all()
+            claims = self._claims(session, [r[0] for r in rows])
+            for claim in claims:
+                session.exec(
+                    sa.update(Delivery)
+                    .where(Delivery.id == claim.delivery_id)
+                    .values(sent_hash=claim.content_hash)
+                )
+                audit.record(
+                    session,
+                    now=now,
+                    actor=self.owner,
+                    action="delivery.claim",
+                    subject=f"delivery:{claim.delivery_id}",
+                    details={
+                        "channel": claim.channel,
+                        "attempt": claim.attempts,
+                        "content_hash": claim.content_hash,
+                    },
+                )
+        return claims
+
+    def _claims(self, session: Session, ids: Iterable[int]) -> list[Claim]:
+        rows = session.exec(
+            select(Delivery, Revision, Campaign.slug)
+            .join(Post, Post.id == Delivery.post_id)
+            .join(Revision, (Revision.post_id == Post.id) & (Revision.number == Post.revision))
+            .join(Campaign, Campaign.id == Post.campaign_id)
+            .where(Delivery.id.in_(list(ids)))
+            .order_by(Delivery.due, Delivery.id)
+        ).all()
+        return [
+            Claim(
+                delivery_id=d.id,
+                post_id=d.post_id,
+                channel=d.channel,
+                attempts=d.attempts,
+                due=d.due,
+                content_hash=rev.content_hash,
+                message=Message(
+                    text=rev.variants.get(d.channel, rev.text),
+                    idempotency_key=d.idempotency_key,
+                    link=rev.link,
+                    media=tuple(Media(m["path"], m["sha256"], m.get("alt", "")) for m in rev.media),
+                    campaign=slug,
+                    post_id=d.post_id,
+                    delivery_id=d.id,
+                ),
+            )
+            for d, rev, slug in rows
+        ]
+
+    # --- publish and record ---------------------------------------------------------------
+
+    def send(self, claim: Claim) -> Report:
+        """Publish one claimed delivery and record what happened."""
+        channel = self.channels.get(claim.channel)
+        if channel is None:
+            return self._record_failed(claim, f"channel {claim.channel} is no longer configured")
+        try:
+            receipt = channel.publish(claim.message)
+        except TransientError as exc:
+            return self._record_transient(claim, str(exc), exc.retry_after)
+        except PermanentError as exc:
+            return self._record_failed(claim, str(exc))
+        except OutcomeUnknown as exc:
+            return self._settle_unknown(claim, channel, str(exc))
+        except ChannelError as exc:
+            return self._settle_unknown(claim, channel, str(exc))
+        return self._record_sent(claim, receipt)
+
+    def _settle_unknown(self, claim: Claim, channel: Channel, reason: str) -> Report:
+        """The send may or may not have landed: same key, ask the channel, or a person."""
+        if channel.deduplicates:
+            return self._record_transient(
+                claim,
+                f"{reason}; resending with the same key ({claim.channel} deduplicates)",
+                retry_after=0.0,
+            )
+        try:
+            found = channel.lookup(claim.message)
+        except ChannelError as exc:
+            return self._record_uncertain(claim, f"{reason}; {exc}")
+        if found is not None:
+            return self._record_sent(claim, found)
+        return self._record_transient(
+            claim, f"{reason}; {claim.channel} confirms it was not sent", retry_after=0.0
+        )
+
+    def _finish(
+        self, claim: Claim, values: dict[str, Any], action: str, details: dict[str, Any]
+    ) -> bool:
+        """Write the outcome if we still hold the lease; False if another daemon took it."""
+        now = self.clock.now()
+        with self.store.transaction() as session:
+            result = session.exec(
+                sa.update(Delivery)
+                .where(
+                    Delivery.id == claim.delivery_id,
+                    Delivery.state == DeliveryState.sending,
+                    Delivery.lease_owner == self.owner,
+                )
+                .values(lease_owner=None, lease_expires=None, updated=now, **values)
+            )
+            if result.rowcount != 1:
+                log.warning(
+                    "delivery %s: lease lost before recording %s", claim.delivery_id, action
+                )
+                return False
+            audit.record(
+                session,
+                now=now,
+                actor=self.owner,
+                action=action,
+                subject=f"delivery:{claim.delivery_id}",
+                details={"channel": claim.channel, "attempt": claim.attempts, **details},
+            )
+            holds.settle_post(session, now, self.owner, claim.post_id)
+        return True
+
+    def _record_sent(self, claim: Claim, receipt: Receipt) -> Report:
+        now = self.clock.now()
+        lateness = (now - claim.due).total_seconds()
+        ok = self._finish(
+            claim,
+            {
+                "state": DeliveryState.sent,
+                "remote_id": receipt.remote_id,
+                "remote_url": receipt.remote_url,
+                "last_error": None,
+                "next_attempt": None,
+            },
+            "delivery.sent",
+            {
+                "remote_id": receipt.remote_id,
+                "remote_url": receipt.remote_url,
+                "content_hash": claim.content_hash,
+                "late_seconds": round(lateness, 3),
+            },
+        )
+        if not ok:
+            return Report(lost_lease=1)
+        log.info(
+            "delivery %s sent to %s (post %s, %.3fs after due)%s",
+            claim.delivery_id,
+            claim.channel,
+            claim.post_id,
+            lateness,
+            f": {receipt.remote_url}" if receipt.remote_url else "",
+        )
+        if self.on_sent:
+            self.on_sent(claim, receipt, now)
+        return Report(sent=1)
+
+    def _record_transient(self, claim: Claim, error: str, retry_after: float | None) -> Report:
+        if claim.attempts >= self.settings.max_attempts:
+            return self._record_failed(claim, f"{error} (gave up after {claim.attempts} attempts)")
+        wait = backoff(claim.attempts, self.settings.retry_base, retry_after, self.rng)
+        when = self.clock.now() + wait
+        ok = self._finish(
+            claim,
+            {"state": DeliveryState.retry_wait, "next_attempt": when, "last_error": error},
+            "delivery.retry_wait",
+            {"error": error, "next_attempt": when.isoformat()},
+        )
+        if ok:
+            log.warning(
+                "delivery %s to %s: %s; next attempt in %.1fs",
+                claim.delivery_id,
+                claim.channel,
+                error,
+                wait.total_seconds(),
+            )
+            self._error(claim, "transient")
+        return Report(retrying=1) if ok else Report(lost_lease=1)
+
+    def _record_failed(self, claim: Claim, error: str) -> Report:
+        ok = self._finish(
+            claim,
+            {"state": DeliveryState.failed, "last_error": error},
+            "delivery.failed",
+            {"error": error},
+        )
+        if ok:
+            log.error("delivery %s to %s failed: %s", claim.delivery_id, claim.channel, error)
+            self._error(claim, "permanent")
+        return Report(failed=1) if ok else Report(lost_lease=1)
+
+    def _record_uncertain(self, claim: Claim, error: str) -> Report:
+        ok = self._finish(
+            claim,
+            {"state": DeliveryState.uncertain, "last_error": error},
+            "delivery.uncertain",
+            {"error": error},
+        )
+        if ok:
+            log.error(
+                "delivery %s to %s is uncertain, a person must check: %s",
+                claim.delivery_id,
+                claim.channel,
+                error,
+            )
+            self._error(claim, "unknown")
+        return Report(uncertain=1) if ok else Report(lost_lease=1)
+
+    def _error(self, claim: Claim, kind: str) -> None:
+        if self.on_error:
+            self.on_error(claim, kind)
+
+    # --- housekeeping -----------------------------------------------------------------------
+
+    def reconcile_expired(self) -> Report:
+        """Take over claims whose daemon died mid-send and settle them as unknown outcomes."""
+        now = self.clock.now()
+        with self.store.transaction() as session:
+            ids = [
+                row[0]
+                for row in session.exec(
+                    sa.update(Delivery)
+                    .where(Delivery.state == DeliveryState.sending, Delivery.lease_expires < now)
+                    .values(
+                        lease_owner=self.owner, lease_expires=now + self.settings.lease, updated=now
+                    )
+                    .returning(Delivery.id)
+                ).all()
+            ]
+            claims = self._claims(session, ids)
+            for claim in claims:
+                audit.record(
+                    session,
+                    now=now,
+                    actor=self.owner,
+                    action="delivery.reconcile",
+                    subject=f"delivery:{claim.delivery_id}",
+                    details={"channel": claim.channel, "reason": "lease expired mid-send"},
+                )
+        report = Report(reconciled=len(claims))
+        for claim in claims:
+            channel = self.channels.get(claim.channel)
+            if channel is None:
+                report.add(
+                    self._record_uncertain(
+                        claim, f"daemon died mid-send and channel {claim.channel} is gone"
+                    )
+                )
+            else:
+                report.add(self._settle_unknown(claim, channel, "daemon died mid-send"))
+        return report
+
+    def mark_missed(self) -> int:
+        """Deliveries later than the grace period or past expiry: missed, never sent late."""
+        now = self.clock.now()
+        cutoff = now - self.settings.grace
+        with self.store.transaction() as session:
+            rows = session.exec(
+                sa.update(Delivery)
+                .where(
+                    Delivery.state.in_(holds.WAITING),
+                    sa.or_(
+                        Delivery.due < cutoff,
+                        sa.and_(Delivery.expires.is_not(None), Delivery.expires <= now),
+                    ),
+                )
+                .values(state=DeliveryState.missed, updated=now, next_attempt=None)
+                .returning(
+                    Delivery.id,
+                    Delivery.channel,
+                    Delivery.due,
+                    Delivery.expires,
+                    Delivery.post_id,
+                    Delivery.last_error,
+                )
+            ).all()
+            for delivery_id, channel, due, expires, post_id, last_error in rows:
+                expired = expires is not None and _aware(expires) <= now
+                reason = (
+                    "past its expiry"
+                    if expired
+                    else (f"more than {_words(self.settings.grace)} late")
+                )
+                audit.record(
+                    session,
+                    now=now,
+                    actor=self.owner,
+                    action="delivery.missed",
+                    subject=f"delivery:{delivery_id}",
+                    details={
+                        "channel": channel,
+                        "due": _aware(due).isoformat(),
+                        "reason": reason,
+                        "last_error": last_error,
+                    },
+                )
+                holds.settle_post(session, now, self.owner, post_id)
+                log.warning("delivery %s to %s missed: %s", delivery_id, channel, reason)
+        return len(rows)
+
+
+def _aware(value: datetime) -> datetime:
+    from datetime import UTC
+
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _words(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60}m"
+    return f"{seconds}s"
