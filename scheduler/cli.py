@@ -814,7 +814,7 @@ def _render_deliveries(rows: list[dict[str, Any]], fmt: Format, title: str | Non
 
     if fmt == Format.table:
         rows = [{**r, "due": r["due_local"]} for r in rows]
-    render(rows, DELIVERY_COLUMNS, fmt, widths={"last_error": 50}, title=title)
+    render(rows, DELIVERY_COLUMNS, fmt, widths={"last_error": 50, "remote_url": 60}, title=title)
 
 
 @post_app.command("schedule")

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
+PIPE_WIDTH = 160
+
 
 class Format(StrEnum):
     """Output formats every listing takes."""
@@ -65,15 +67,16 @@ def render(
     if fmt == Format.json:
         emit_json(list(rows))
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title, show_lines=False, header_style="bold")
     for column in columns:
-        table.add_column(column, overflow="fold")
+        # Short columns never wrap; the long free-text ones (given a width) take the squeeze.
+        wraps = column in (widths or {})
+        table.add_column(column, overflow="fold", no_wrap=not wraps)
     for row in rows:
         table.add_row(*(_cell(row.get(c), (widths or {}).get(c)) for c in columns))
-    Console(highlight=False).print(table)
+    _console().print(table)
 
 
 def show(obj: Mapping[str, Any], fmt: Format, *, title: str | None = None) -> None:
@@ -81,7 +84,6 @@ def show(obj: Mapping[str, Any], fmt: Format, *, title: str | None = None) -> No
     if fmt == Format.json:
         emit_json(dict(obj))
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title, show_header=False, box=None, padding=(0, 2, 0, 0))
@@ -89,4 +91,14 @@ def show(obj: Mapping[str, Any], fmt: Format, *, title: str | None = None) -> No
     table.add_column(overflow="fold")
     for key, value in obj.items():
         table.add_row(key, _cell(value, None) if not isinstance(value, str) else value)
-    Console(highlight=False).print(table)
+    _console().print(table)
+
+
+def _console():  # type: ignore[no-untyped-def]
+    """stdout for tables: the terminal's width, or wide lines when piped (they grep better)."""
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=PIPE_WIDTH)
+    return console

@@ -47,6 +47,12 @@ type = "webhook"
 url = "http://127.0.0.1:9/hook"
 token_env = "SIGNPOST_TEST_WEBHOOK_SECRET"
 
+[channels.feed]
+type = "feed"
+path = "feed.xml"
+feed_id = "tag:signpost.test,2026:feed"
+title = "Stop It Now test feed"
+
 [channels.mastodon]
 type = "mastodon"
 url = "https://mastodon.example"

@@ -22,7 +22,7 @@ from posts.workflow import Actor
 from tests.conftest import CONFIG, HELPLINE, Signpost, add_post, dump
 
 TEXT = f"Worried about your thoughts? Confidential help: {HELPLINE}"
-CHANNELS = "bluesky, mastodon, newsroom, telegram, x"
+CHANNELS = "bluesky, feed, mastodon, newsroom, telegram, x"
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 
