@@ -96,6 +96,9 @@ def schedule(
         session.add(delivery)
         created.append(delivery)
     session.flush()
+    holds.settle_new(session, [d.id for d in created])
+    for delivery in created:
+        session.refresh(delivery)
     audit.record(
         session,
         now=now,
@@ -104,15 +107,13 @@ def schedule(
         subject=f"post:{post.id}",
         details={
             "deliveries": [
-                {"id": d.id, "channel": d.channel, "key": d.idempotency_key} for d in created
+                {"id": d.id, "channel": d.channel, "key": d.idempotency_key, "state": d.state}
+                for d in created
             ],
             "due": due.isoformat(),
             "expires": expires.isoformat() if expires else None,
         },
     )
-    holds.refresh(session, now, actor.name, [post.id])
-    for delivery in created:
-        session.refresh(delivery)
     return created
 
 

@@ -91,6 +91,17 @@ def refresh(
             )
 
 
+def settle_new(session: Session, ids: list[int]) -> None:
+    """Give just-created deliveries their first state, ``pending`` if ready else ``held``.
+
+    No audit event of its own: the scheduling event that created them records the states.
+    """
+    ready = set(session.exec(select(Delivery.id).where(Delivery.id.in_(ids), ready_clause())).all())
+    for state, chosen in ((DeliveryState.pending, ready), (DeliveryState.held, set(ids) - ready)):
+        if chosen:
+            session.exec(sa.update(Delivery).where(Delivery.id.in_(chosen)).values(state=state))
+
+
 def cancel_waiting(session: Session, now: datetime, actor: str, post_id: int) -> list[int]:
     """Cancel every delivery of a post that has not been claimed yet."""
     ids = session.exec(

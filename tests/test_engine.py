@@ -1,0 +1,421 @@
+"""The delivery engine step by step with a frozen clock: exactly once, nothing lost, never late.
+
+The channels here are fakes that implement the Channel protocol (STYLE §4): they record every
+publish with its idempotency key and answer with a scripted outcome. Everything else is real:
+the SQLite file, the claims, the audit chain.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from channels.base import (
+    Message,
+    OutcomeUnknown,
+    PermanentError,
+    Receipt,
+    TransientError,
+)
+from posts.store import Store
+from scheduler.clock import FrozenClock
+from scheduler.config import DaemonSettings, load
+from scheduler.delivery import Engine, backoff
+from tests.conftest import HELPLINE, Signpost, add_post
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+TEXT = f"Confidential help to stop: {HELPLINE}."
+
+
+@dataclass
+class FakeChannel:
+    """A channel that records what it was sent and answers from a script."""
+
+    name: str
+    deduplicates: bool = False
+    type: str = "fake"
+    script: list[Callable[[Message], Receipt]] = field(default_factory=list)
+    sent: list[Message] = field(default_factory=list)
+    landed: set[str] = field(default_factory=set)  # keys that really arrived
+    can_look_up: bool = False
+
+    def publish(self, message: Message) -> Receipt:
+        self.sent.append(message)
+        if self.script:
+            return self.script.pop(0)(message)
+        self.landed.add(message.idempotency_key)
+        return Receipt(
+            remote_id=f"r-{message.delivery_id}",
+            remote_url=f"https://example.test/{message.delivery_id}",
+        )
+
+    def lookup(self, message: Message) -> Receipt | None:
+        if not self.can_look_up:
+            raise OutcomeUnknown(f"{self.name}: cannot be asked")
+        if message.idempotency_key in self.landed:
+            return Receipt(remote_id="found", remote_url="https://example.test/found")
+        return None
+
+    def check(self) -> str:
+        return "ok"
+
+
+def raises(exc: Exception) -> Callable[[Message], Receipt]:
+    def answer(_message: Message) -> Receipt:
+        raise exc
+
+    return answer
+
+
+def lands_then_drops(channel: FakeChannel) -> Callable[[Message], Receipt]:
+    def answer(message: Message) -> Receipt:
+        channel.landed.add(message.idempotency_key)
+        raise OutcomeUnknown("connection lost after sending")
+
+    return answer
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(NOW)
+
+
+@pytest.fixture
+def cli(signpost: Signpost, clock: FrozenClock) -> Signpost:
+    def run(actor, *args, **kwargs):
+        return signpost(actor, *args, obj={"clock": clock}, **kwargs)
+
+    return run
+
+
+@pytest.fixture
+def store(config_file: Path, campaign: str):
+    store = Store(load(config_file).database_url)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def hook() -> FakeChannel:
+    return FakeChannel("newsroom")
+
+
+@pytest.fixture
+def feed() -> FakeChannel:
+    return FakeChannel("feed", deduplicates=True)
+
+
+@pytest.fixture
+def engine(store: Store, clock: FrozenClock, hook: FakeChannel, feed: FakeChannel) -> Engine:
+    settings = DaemonSettings(
+        grace=timedelta(minutes=15),
+        lease=timedelta(seconds=60),
+        max_attempts=3,
+        retry_base=timedelta(seconds=30),
+    )
+    return Engine(
+        store=store,
+        settings=settings,
+        clock=clock,
+        channels={"newsroom": hook, "feed": feed},
+        owner="daemon:test",
+        rng=random.Random(7),
+        workers=2,
+    )
+
+
+def approved(cli: Signpost, text: str = TEXT) -> int:
+    post = add_post(cli, text)
+    assert cli("alice", "post", "submit", str(post["id"])).exit_code == 0
+    assert cli("bob", "post", "approve", str(post["id"])).exit_code == 0
+    return post["id"]
+
+
+def schedule(
+    cli: Signpost, post_id: int, at: str = "+10m", channels: str = "newsroom", *extra: str
+) -> list[dict]:
+    result = cli(
+        "alice",
+        "post",
+        "schedule",
+        str(post_id),
+        "--at",
+        at,
+        "--channels",
+        channels,
+        *extra,
+        "--format",
+        "json",
+    )
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)["deliveries"]
+
+
+def deliveries(cli: Signpost) -> dict[int, dict]:
+    rows = json.loads(cli("bob", "deliveries", "list", "--format", "json").stdout)
+    return {r["id"]: r for r in rows}
+
+
+def post_state(cli: Signpost, post_id: int) -> str:
+    return json.loads(cli("bob", "post", "show", str(post_id), "--format", "json").stdout)["state"]
+
+
+def actions(db_path: Path, subject: str) -> list[str]:
+    with sqlite3.connect(db_path) as conn:
+        return [
+            r[0]
+            for r in conn.execute(
+                "SELECT action FROM audit_event WHERE subject = ? ORDER BY seq", (subject,)
+            )
+        ]
+
+
+def test_sends_on_time_once_and_records_the_receipt(cli, engine, clock, hook, db_path):
+    post_id = approved(cli)
+    [d] = schedule(cli, post_id, "+10m")
+    assert engine.tick().sent == 0  # not due yet
+    clock.advance(timedelta(minutes=10))
+    report = engine.tick()
+    assert report.sent == 1
+    assert engine.tick().sent == 0  # nothing goes out twice
+    assert [m.idempotency_key for m in hook.sent] == [d["idempotency_key"]]
+    assert hook.sent[0].text == TEXT
+    row = deliveries(cli)[d["id"]]
+    assert row["state"] == "sent"
+    assert row["remote_url"] == f"https://example.test/{d['id']}"
+    assert post_state(cli, post_id) == "published"
+    assert actions(db_path, f"delivery:{d['id']}") == ["delivery.claim", "delivery.sent"]
+    assert cli("bob", "audit", "verify").exit_code == 0
+
+
+def test_unapproved_post_never_goes_out(cli, engine, clock, hook):
+    post = add_post(cli, TEXT)
+    schedule(cli, post["id"], "+1m")
+    clock.advance(timedelta(minutes=2))
+    assert engine.tick().sent == 0
+    assert hook.sent == []
+
+
+def test_edit_after_approval_stops_it_even_if_the_state_says_pending(
+    cli, engine, clock, hook, db_path
+):
+    post_id = approved(cli)
+    [d] = schedule(cli, post_id, "+1m")
+    cli("alice", "post", "edit", str(post_id), "--text", TEXT + " New words.")
+    # Someone forces the delivery back to pending behind Signpost's back: the claim still
+    # checks the approved hash against the current revision.
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE delivery SET state = 'pending' WHERE id = ?", (d["id"],))
+    clock.advance(timedelta(minutes=2))
+    assert engine.tick().sent == 0
+    assert hook.sent == []
+    cli("dave", "post", "approve", str(post_id))
+    assert engine.tick().sent == 1
+    assert hook.sent[0].text == TEXT + " New words."
+
+
+def test_pause_stops_the_next_claim(cli, engine, clock, hook):
+    post_id = approved(cli)
+    schedule(cli, post_id, "+1m")
+    cli("carol", "pause", "--campaign", "stop-it-now", "--reason", "incident")
+    clock.advance(timedelta(minutes=2))
+    assert engine.tick().sent == 0
+    cli("carol", "resume", "--campaign", "stop-it-now")
+    assert engine.tick().sent == 1
+
+
+def test_transient_error_waits_as_the_server_asks(cli, engine, clock, hook):
+    post_id = approved(cli)
+    [d] = schedule(cli, post_id, "+1m")
+    hook.script.append(raises(TransientError("newsroom: rate limited (429)", retry_after=120)))
+    clock.advance(timedelta(minutes=1))
+    assert engine.tick().retrying == 1
+    row = deliveries(cli)[d["id"]]
+    assert row["state"] == "retry_wait"
+    wait = datetime.fromisoformat(row["next_attempt"]) - clock.now()
+    assert timedelta(seconds=120) <= wait <= timedelta(seconds=132)  # at most 10 % jitter
+    assert row["last_error"] == "newsroom: rate limited (429)"
+    assert engine.tick().sent == 0
+    clock.advance(wait)
+    assert engine.tick().sent == 1
+    assert len({m.idempotency_key for m in hook.sent}) == 1
+
+
+def test_gives_up_after_max_attempts(cli, engine, clock, hook):
+    post_id = approved(cli)
+    [d] = schedule(cli, post_id, "+1m")
+    hook.script += [raises(TransientError("newsroom: server error 503")) for _ in range(3)]
+    clock.advance(timedelta(minutes=1))
+    for _ in range(3):
+        engine.tick()
+        clock.advance(timedelta(minutes=3))
+    row = deliveries(cli)[d["id"]]
+    assert row["state"] == "failed"
+    assert row["attempts"] == 3
+    assert "gave up after 3 attempts" in row["last_error"]
+    assert post_state(cli, post_id) == "approved"  # nothing went out
+
+
+def test_permanent_error_fails_with_the_servers_message(cli, engine, clock, hook, feed):
+    post_id = approved(cli)
+    schedule(cli, post_id, "+1m", "newsroom,feed")
+    hook.script.append(raises(PermanentError("credentials rejected by newsroom (401)")))
+    clock.advance(timedelta(minutes=1))
+    report = engine.tick()
+    assert (report.sent, report.failed) == (1, 1)
+    states = {r["channel"]: (r["state"], r["last_error"]) for r in deliveries(cli).values()}
+    assert states == {
+        "newsroom": ("failed", "credentials rejected by newsroom (401)"),
+        "feed": ("sent", None),
+    }
+    assert post_state(cli, post_id) == "partly_published"
+
+
+def test_unknown_outcome_is_never_blindly_resent(cli, engine, clock, hook):
+    post_id = approved(cli)
+    [d] = schedule(cli, post_id, "+1m")
+    hook.script.append(lands_then_drops(hook))
+    clock.advance(timedelta(minutes=1))
+    assert engine.tick().uncertain == 1
+    for _ in range(3):
+        clock.advance(timedelta(minutes=1))
+        engine.tick()
+    assert len(hook.sent) == 1
+    row = deliveries(cli)[d["id"]]
+    assert row["state"] == "uncertain"
+    assert "connection lost after sending" in row["last_error"]
+    status = json.loads(cli("bob", "status", "--format", "json").stdout)
+    assert status["deliveries"]["uncertain"] == 1
+    # A person checks the channel and settles it.
+    resolved = cli(
+        "bob", "deliveries", "resolve", str(d["id"]), "--sent", "https://example.test/by-hand"
+    )
+    assert resolved.exit_code == 0, resolved.stderr
+    assert deliveries(cli)[d["id"]]["state"] == "sent"
+    assert post_state(cli, post_id) == "published"
+
+
+def test_unknown_outcome_on_a_deduplicating_channel_is_resent_with_the_same_key(
+    cli, engine, clock, feed
+):
+    post_id = approved(cli)
+    [d] = schedule(cli, post_id, "+1m", "feed")
+    feed.script.append(lands_then_drops(feed))
+    clock.advance(timedelta(minutes=1))
+    report = engine.tick()
+    assert report.sent == 1  # retried at once, same key, channel dedupes
+    assert [m.idempotency_key for m in feed.sent] == [d["idempotency_key"]] * 2
+
+
+def test_unknown_outcome_asks_the_channel_when_it_can(cli, engine, clock, hook):
+    hook.can_look_up = True
+    post_id = approved(cli)
+    [found, not_found] = [schedule(cli, post_id, at)[0] for at in ("+1m", "+2m")]
+    hook.script += [lands_then_drops(hook), raises(OutcomeUnknown("dropped before sending"))]
+    clock.advance(timedelta(minutes=2))
+    engine.tick()
+    rows = deliveries(cli)
+    assert rows[found["id"]]["state"] == "sent"
+    assert rows[found["id"]]["remote_url"] == "https://example.test/found"
+    # The channel said it never arrived: sending again cannot duplicate it.
+    assert rows[not_found["id"]]["state"] == "sent"
+    assert [m.delivery_id for m in hook.sent].count(not_found["id"]) == 2
+    assert [m.delivery_id for m in hook.sent].count(found["id"]) == 1
+
+
+def test_late_beyond_grace_is_missed_never_sent(cli, engine, clock, hook, db_path):
+    post_id = approved(cli)
+    [d] = schedule(cli, post_id, "+1m")
+    clock.advance(timedelta(minutes=17))  # 16 min late, grace 15 min
+    report = engine.tick()
+    assert (report.sent, report.missed) == (0, 1)
+    assert hook.sent == []
+    assert deliveries(cli)[d["id"]]["state"] == "missed"
+    assert actions(db_path, f"delivery:{d['id']}") == ["delivery.missed"]
+    # Sending it late is a person's decision.
+    retried = cli("alice", "deliveries", "retry", str(d["id"]))
+    assert retried.exit_code == 0, retried.stderr
+    assert engine.tick().sent == 1
+    assert hook.sent[0].idempotency_key == d["idempotency_key"]
+
+
+def test_past_expiry_is_missed(cli, engine, clock, hook):
+    post_id = approved(cli)
+    [d] = schedule(cli, post_id, "+1m", "newsroom", "--expires", "+5m")
+    hook.script.append(raises(TransientError("newsroom: server error 503", retry_after=600)))
+    clock.advance(timedelta(minutes=1))
+    engine.tick()
+    clock.advance(timedelta(minutes=10))  # the retry would be after the web chat is over
+    engine.tick()
+    assert deliveries(cli)[d["id"]]["state"] == "missed"
+    assert len(hook.sent) == 1
+
+
+def test_a_daemon_dying_mid_send_is_reconciled(cli, engine, store, clock, hook, feed):
+    post_id = approved(cli)
+    schedule(cli, post_id, "+1m", "newsroom,feed")
+    clock.advance(timedelta(minutes=1))
+    claims = engine.claim_due(10)  # a daemon claims both, then dies before recording
+    assert len(claims) == 2
+    assert engine.tick().sent == 0  # leases still held: nobody else touches them
+    clock.advance(timedelta(seconds=61))
+    report = engine.tick()
+    assert report.reconciled == 2
+    states = {r["channel"]: r["state"] for r in deliveries(cli).values()}
+    assert states == {"feed": "sent", "newsroom": "uncertain"}  # feed dedupes; webhook here not
+    assert hook.sent == []
+
+
+def test_two_engines_never_claim_the_same_delivery(cli, engine, store, clock):
+    post_id = approved(cli)
+    for second in range(1, 21):
+        schedule(cli, post_id, f"+{second}s", "newsroom,feed")
+    clock.advance(timedelta(seconds=21))
+    claimed: list[int] = []
+    lock = threading.Lock()
+    other = Engine(
+        store=store,
+        settings=engine.settings,
+        clock=clock,
+        channels=engine.channels,
+        owner="daemon:other",
+    )
+
+    def grab(e: Engine) -> None:
+        while batch := e.claim_due(3):
+            with lock:
+                claimed.extend(c.delivery_id for c in batch)
+
+    threads = [threading.Thread(target=grab, args=(e,)) for e in (engine, other, engine, other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(claimed) == 40
+    assert len(set(claimed)) == 40
+
+
+@pytest.mark.parametrize(
+    ("attempts", "retry_after", "low", "high"),
+    [
+        (1, None, 30, 33),
+        (2, None, 60, 66),
+        (3, None, 120, 132),
+        (5, None, 480, 528),
+        (1, 7.0, 7, 7.7),
+        (4, 0.0, 0, 0),
+    ],
+)
+def test_backoff(attempts, retry_after, low, high):
+    rng = random.Random(1)
+    for _ in range(50):
+        wait = backoff(attempts, timedelta(seconds=30), retry_after, rng).total_seconds()
+        assert low <= wait <= high
