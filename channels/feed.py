@@ -53,13 +53,13 @@ class FeedChannel(Adapter):
             )
             entries.sort(key=lambda e: e["updated"])
             self._write(entries[-KEEP_ENTRIES:], now)
-        return Receipt(remote_id=entry_id, remote_url=message.link or self.options.get("self_url"))
+        return Receipt(remote_id=entry_id, remote_url=self.options.get("self_url"))
 
     def lookup(self, message: Message) -> Receipt | None:
         entry_id = self.entry_id(message)
         for entry in self._read_entries():
             if entry["id"] == entry_id:
-                return Receipt(remote_id=entry_id, remote_url=entry["link"])
+                return Receipt(remote_id=entry_id, remote_url=self.options.get("self_url"))
         return None
 
     def check(self) -> str:

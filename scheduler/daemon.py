@@ -123,8 +123,11 @@ class Daemon:
         totals = Report()
         try:
             while not self.stop_event.is_set():
-                self._sync(calendar)
-                totals.add(self.engine.tick())
+                try:
+                    self._sync(calendar)
+                    totals.add(self.engine.tick())
+                except Exception:  # the loop boundary: log it, wait, try again
+                    log.exception("daemon pass failed; trying again after the sync interval")
                 self._wait()
         finally:
             calendar.shutdown(wait=False)
@@ -162,7 +165,9 @@ class Daemon:
             ).all()
             self._beat(session, now)
             counts = dict(
-                session.exec(select(Delivery.state, sa.func.count()).group_by(Delivery.state))
+                session.exec(
+                    select(Delivery.state, sa.func.count()).group_by(Delivery.state)
+                ).all()
             )
         wanted = {}
         for delivery_id, due, next_attempt in upcoming:

@@ -1,22 +1,36 @@
-"""``signpost demo``: the product's story in one command, on a throwaway workspace.
+"""``signpost demo``: the whole product in one command, on a throwaway workspace.
 
-It writes its own config (alice writes, bob approves, actor override on so one terminal can
-play both) into a temporary folder and drives the real CLI in-process, printing each command
-as a user would type it, so what the demo shows is exactly what the commands do.
+It writes its own config (alice writes, bob approves; the actor override lets one terminal
+play both) into a temporary folder, starts a loopback webhook receiver that verifies every
+signature, drives the real CLI in-process (printing each command as a user would type it),
+then runs the real daemon until every delivery has ended, with a progress bar.
 """
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import shutil
 import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from scheduler.output import message
+
+SECRET_ENV = "SIGNPOST_DEMO_WEBHOOK_SECRET"
+DEADLINE_S = 25.0
 
 DEMO_CONFIG = """\
 [database]
 url = "sqlite:///signpost.db"
+
+[daemon]
+sync_interval = 0.2
+health = "127.0.0.1:0"
 
 [security]
 allow_actor_override = true   # the demo plays alice and bob from one terminal
@@ -30,108 +44,258 @@ roles = ["approver"]
 [users.carol]
 roles = ["author", "approver", "admin"]
 
-[channels.mastodon]
-type = "mastodon"
-url = "https://mastodon.example"
-token_env = "SIGNPOST_DEMO_MASTODON_TOKEN"
+[channels.newsroom]
+type = "webhook"
+url = "{hook}"
+token_env = "{secret_env}"
 
-[channels.bluesky]
-type = "bluesky"
-url = "https://bsky.social"
-handle = "stopitnow-demo.bsky.social"
-token_env = "SIGNPOST_DEMO_BLUESKY_PASSWORD"
+[channels.website]
+type = "feed"
+path = "public/stop-it-now.atom"
+feed_id = "tag:signpost.example,2026:stop-it-now"
+title = "Stop It Now - West Yorkshire"
+self_url = "https://www.example.org/stop-it-now.atom"
+author = "West Yorkshire Police and the Lucy Faithfull Foundation"
 """
 
-POST_TEXT = (
+HELP_POST = (
     "Worried about your own thoughts or what you look at online? Viewing sexual images of"
     " under-18s harms real children every time. Confidential, non-judgemental help is"
     " available: call Stop It Now on 0808 1000 900."
 )
+CHAT_POST = (
+    "Live web chat tonight, 18:00-19:00: ask the Stop It Now team anything, anonymously."
+    " Can't make it? The helpline is confidential: 0808 1000 900."
+)
+
+
+class Receiver:
+    """A loopback webhook endpoint that verifies signatures and dedupes on webhook-id."""
+
+    def __init__(self, secret: str) -> None:
+        from standardwebhooks import Webhook
+
+        self.verifier = Webhook(secret)
+        self.events: dict[str, Any] = {}
+        self.rejected = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                try:
+                    event = receiver.verifier.verify(body, dict(self.headers))
+                except Exception:  # noqa: BLE001 - any verification failure is a 401 here
+                    receiver.rejected += 1
+                    self.send_response(401)
+                else:
+                    receiver.events.setdefault(self.headers["webhook-id"], event)
+                    self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/signpost"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def run(*, keep: bool) -> int:
     """Run the demo story; return the exit code (0 when every step did what it should)."""
-    from scheduler.cli import app
-
     folder = Path(tempfile.mkdtemp(prefix="signpost-demo-"))
+    (folder / "public").mkdir()
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    saved = {k: os.environ.get(k) for k in ("SIGNPOST_ACTOR", SECRET_ENV)}
+    os.environ[SECRET_ENV] = secret
+    receiver = Receiver(secret)
     config = folder / "config.toml"
-    config.write_text(DEMO_CONFIG, encoding="utf-8")
-    saved_actor = os.environ.get("SIGNPOST_ACTOR")
-
-    def signpost(actor: str, *args: str, expect: int = 0) -> None:
-        message(f"\n[{actor}] $ signpost {' '.join(_quote(a) for a in args)}")
-        os.environ["SIGNPOST_ACTOR"] = actor
-        code = app(["--config", str(config), *args], prog_name="signpost", standalone_mode=False)
-        if (code or 0) != expect:
-            raise _DemoFailed(
-                f"'signpost {args[0]} {args[1] if len(args) > 1 else ''}' exited"
-                f" {code or 0}, expected {expect}"
-            )
-
+    config.write_text(
+        DEMO_CONFIG.format(hook=receiver.url, secret_env=SECRET_ENV), encoding="utf-8"
+    )
+    started = time.monotonic()
     try:
-        message(f"Signpost demo in {folder}")
-        signpost("carol", "init")
-        signpost(
-            "carol",
-            "campaign",
-            "add",
-            "stop-it-now",
-            "--name",
-            "Stop It Now - West Yorkshire",
-            "--tz",
-            "Europe/London",
-            "--must-include",
-            "0808 1000 900|stopitnow.org.uk",
-            "--forbid",
-            "child porn",
-            "--forbid",
-            "kiddie porn",
-            "--link-domain",
-            "stopitnow.org.uk",
-        )
-        signpost(
-            "alice",
-            "post",
-            "add",
-            "--campaign",
-            "stop-it-now",
-            "--text",
-            POST_TEXT,
-            "--link",
-            "https://www.stopitnow.org.uk/",
-            "--variant",
-            "bluesky=Worried about what you look at online? Confidential help:"
-            " Stop It Now, 0808 1000 900.",
-        )
-        signpost("alice", "post", "check", "1")
-        signpost("alice", "post", "submit", "1")
-        message(
-            "\nFour-eyes: alice wrote the post (and is no approver), so she may not approve it."
-        )
-        signpost("alice", "post", "approve", "1", expect=3)
-        signpost("bob", "post", "approve", "1", "--comment", "Wording agreed with the charity")
-        signpost("bob", "audit", "log", "--post", "1")
-        signpost("bob", "audit", "verify")
+        _story(config)
+        _publish(config)
+        _report(config, folder, receiver, time.monotonic() - started)
     except _DemoFailed as exc:
         message(f"demo failed: {exc}")
         return 1
     finally:
-        if saved_actor is None:
-            os.environ.pop("SIGNPOST_ACTOR", None)
-        else:
-            os.environ["SIGNPOST_ACTOR"] = saved_actor
+        receiver.close()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         if keep:
             message(
                 f"\nThe demo workspace is kept in {folder}: try"
-                f" 'signpost --config {config} post list'"
+                f" 'signpost --config {config} deliveries list'"
             )
         else:
             shutil.rmtree(folder, ignore_errors=True)
-    message(
-        "\nDemo complete: a post went from draft to approved by a second person, and the"
-        " audit log proves who did what."
-    )
     return 0
+
+
+def _signpost(config: Path, actor: str, *args: str, expect: int = 0, quiet: bool = False) -> None:
+    from scheduler.cli import app
+
+    if not quiet:
+        message(f"\n[{actor}] $ signpost {' '.join(_quote(a) for a in args)}")
+    os.environ["SIGNPOST_ACTOR"] = actor
+    code = app(["--config", str(config), *args], prog_name="signpost", standalone_mode=False)
+    if (code or 0) != expect:
+        raise _DemoFailed(f"'signpost {' '.join(args[:2])}' exited {code or 0}, expected {expect}")
+
+
+def _story(config: Path) -> None:
+    message(f"Signpost demo in {config.parent}")
+    _signpost(config, "carol", "init")
+    _signpost(
+        config,
+        "carol",
+        "campaign",
+        "add",
+        "stop-it-now",
+        "--name",
+        "Stop It Now - West Yorkshire",
+        "--tz",
+        "Europe/London",
+        "--must-include",
+        "0808 1000 900|stopitnow.org.uk",
+        "--forbid",
+        "child porn",
+        "--forbid",
+        "kiddie porn",
+        "--link-domain",
+        "stopitnow.org.uk",
+    )
+    _signpost(
+        config,
+        "alice",
+        "post",
+        "add",
+        "--campaign",
+        "stop-it-now",
+        "--text",
+        HELP_POST,
+        "--link",
+        "https://www.stopitnow.org.uk/",
+    )
+    _signpost(
+        config,
+        "alice",
+        "post",
+        "add",
+        "--campaign",
+        "stop-it-now",
+        "--text",
+        CHAT_POST,
+        "--link",
+        "https://www.stopitnow.org.uk/",
+    )
+    for post in ("1", "2"):
+        _signpost(config, "alice", "post", "check", post)
+        _signpost(config, "alice", "post", "submit", post)
+    message("\nFour-eyes: alice wrote the posts (and is no approver), so she may not approve them.")
+    _signpost(config, "alice", "post", "approve", "1", expect=3)
+    _signpost(config, "bob", "post", "approve", "1", "--comment", "Wording agreed with the charity")
+    _signpost(
+        config, "alice", "post", "schedule", "1", "--at", "+3s", "--channels", "newsroom,website"
+    )
+    message("\nScheduled before approval: the web chat post is held until bob signs it off.")
+    _signpost(
+        config,
+        "alice",
+        "post",
+        "schedule",
+        "2",
+        "--at",
+        "+5s",
+        "--expires",
+        "+1h",
+        "--channels",
+        "newsroom,website",
+    )
+    _signpost(config, "bob", "post", "approve", "2")
+
+
+def _publish(config: Path) -> None:
+    """Run the real daemon until every delivery has ended, showing progress."""
+    import httpx
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from sqlmodel import func, select
+
+    from posts.holds import ENDED
+    from posts.models import Delivery
+    from scheduler.daemon import Daemon, daemon_id
+    from scheduler.workspace import Workspace, make_engine
+
+    message("\n$ signpost daemon")
+    ws = Workspace.open(config)
+    with httpx.Client(timeout=10) as client:
+        daemon = Daemon(
+            engine=make_engine(ws, client, daemon_id()),
+            sync_interval=0.2,
+            health=ws.settings.daemon.health,
+        )
+        thread = threading.Thread(target=daemon.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + DEADLINE_S
+        try:
+            with Progress(
+                TextColumn("publishing"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total} deliveries"),
+                TimeElapsedColumn(),
+                transient=False,
+            ) as progress:
+                task = progress.add_task("publish", total=None)
+                while time.monotonic() < deadline:
+                    with ws.store.read() as session:
+                        total = session.exec(select(func.count()).select_from(Delivery)).one()
+                        ended = session.exec(
+                            select(func.count())
+                            .select_from(Delivery)
+                            .where(Delivery.state.in_(ENDED))
+                        ).one()
+                    progress.update(task, total=total, completed=ended)
+                    if total and ended == total:
+                        break
+                    if not thread.is_alive():
+                        raise _DemoFailed("the daemon stopped unexpectedly")
+                    time.sleep(0.1)
+        finally:
+            daemon.stop()
+            thread.join(timeout=10)
+            ws.store.close()
+    if time.monotonic() >= deadline:
+        raise _DemoFailed(f"not every delivery ended within {DEADLINE_S:.0f} s")
+
+
+def _report(config: Path, folder: Path, receiver: Receiver, elapsed: float) -> None:
+    _signpost(config, "bob", "deliveries", "list")
+    feed = folder / "public" / "stop-it-now.atom"
+    message(f"\nThe Atom feed is at {feed} ({feed.stat().st_size} bytes).")
+    message(
+        f"The webhook receiver verified {len(receiver.events)} signed event(s)"
+        f" and rejected {receiver.rejected}:"
+    )
+    for key, event in receiver.events.items():
+        message(f"  {key}: post {event['data']['post']}: {event['data']['text'][:60]}...")
+    _signpost(config, "bob", "audit", "verify")
+    if receiver.rejected or len(receiver.events) != 2:
+        raise _DemoFailed(f"expected 2 verified webhook events, got {len(receiver.events)}")
+    message(
+        f"\nDemo complete in {elapsed:.1f} s: two posts approved by a second person went out"
+        " once each, on time, to a webhook and an Atom feed, and the audit log proves it."
+    )
 
 
 class _DemoFailed(Exception):

@@ -148,4 +148,6 @@ def test_demo_runs_the_story():
     result = CliRunner().invoke(app, ["demo"])
     assert result.exit_code == 0, result.stderr
     assert "post 1 approved by bob: now approved" in result.stderr
+    assert "The webhook receiver verified 2 signed event(s) and rejected 0" in result.stderr
+    assert "4/4 deliveries" in result.stdout
     assert "audit log OK" in result.stdout
