@@ -61,9 +61,11 @@ class EmailChannel(Adapter):
         return ssl.create_default_context(cafile=self.options.get("ca_file"))
 
     def _connect(self) -> smtplib.SMTP:
+        """An authenticated TLS connection; closed again if any step of opening it fails."""
         host = self.options["host"]
         mode = self.options.get("mode", "starttls")
         port = int(self.options.get("port", 465 if mode == "tls" else 587))
+        server: smtplib.SMTP | None = None
         try:
             if mode == "tls":
                 server = smtplib.SMTP_SSL(host, port, timeout=TIMEOUT_S, context=self._tls())
@@ -72,23 +74,28 @@ class EmailChannel(Adapter):
                 server.starttls(context=self._tls())
             if self.options.get("username"):
                 server.login(self.options["username"], self.secret())
+            return server
         except ssl.SSLCertVerificationError as exc:
-            raise PermanentError(
+            error: Exception = PermanentError(
                 f"{self.name}: certificate of {host} not trusted ({exc.verify_message})"
-            ) from None
+            )
         except smtplib.SMTPAuthenticationError:
-            raise PermanentError(f"credentials rejected by {self.name} ({host})") from None
+            error = PermanentError(f"credentials rejected by {self.name} ({host})")
         except smtplib.SMTPNotSupportedError:
-            raise PermanentError(
+            error = PermanentError(
                 f"{self.name}: {host} does not offer STARTTLS; refusing cleartext"
-            ) from None
+            )
         except smtplib.SMTPResponseException as exc:
-            raise _by_code(self.name, exc.smtp_code, exc.smtp_error) from None
+            error = _by_code(self.name, exc.smtp_code, exc.smtp_error)
         except (OSError, smtplib.SMTPException) as exc:
-            raise TransientError(
+            error = TransientError(
                 f"{self.name}: cannot reach {host}:{port} ({type(exc).__name__})"
-            ) from None
-        return server
+            )
+        except PermanentError as exc:  # the password could not be read
+            error = exc
+        if server is not None:
+            server.close()
+        raise error
 
     def publish(self, message: Message) -> Receipt:
         mail = self.compose(message)

@@ -72,14 +72,18 @@ class FeedChannel(Adapter):
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
+        """Hold an exclusive lock on ``<path>.lock`` so daemons rewrite the feed one at a time."""
         try:
-            with open(f"{self.path}.lock", "a") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                yield
+            lock = open(f"{self.path}.lock", "a")
+        except FileNotFoundError:
+            raise PermanentError(f"{self.name}: folder {self.path.parent} does not exist") from None
         except PermissionError as exc:
             raise PermanentError(
                 f"{self.name}: cannot write {self.path} ({exc.strerror})"
             ) from None
+        with lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
 
     def _read_entries(self) -> list[dict]:
         try:
@@ -90,7 +94,14 @@ class FeedChannel(Adapter):
             raise PermanentError(f"{self.name}: {self.path} is not a valid feed ({exc})") from None
         entries = []
         for node in root.findall(f"{ATOM}entry"):
-            link = node.find(f"{ATOM}link[@rel='alternate']")
+            link = next(
+                (
+                    n
+                    for n in node.findall(f"{ATOM}link")
+                    if n.get("rel", "alternate") == "alternate"
+                ),
+                None,
+            )
             entries.append(
                 {
                     "id": node.findtext(f"{ATOM}id"),
@@ -123,19 +134,21 @@ class FeedChannel(Adapter):
         data = feed.atom_str(pretty=True)
         try:
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, self.path)
         except FileNotFoundError:
             raise PermanentError(f"{self.name}: folder {self.path.parent} does not exist") from None
         except PermissionError as exc:
             raise PermanentError(
                 f"{self.name}: cannot write {self.path} ({exc.strerror})"
             ) from None
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, self.path)
         except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
             raise TransientError(
                 f"{self.name}: writing {self.path} failed ({exc.strerror})"
             ) from None

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import base64
 import binascii
 import json
 
@@ -28,6 +29,7 @@ from channels.base import (
 )
 
 TIMEOUT_S = 20.0  # the spec advises 15-30 s
+MIN_SECRET_BYTES = 24  # the spec: random, at least 24 bytes
 
 
 class WebhookChannel(Adapter):
@@ -37,14 +39,20 @@ class WebhookChannel(Adapter):
     deduplicates = True
 
     def _signer(self):  # type: ignore[no-untyped-def]
+        """The signer for our secret, refusing anything but ``whsec_`` + ≥ 24 random bytes."""
         from standardwebhooks import Webhook
 
+        secret = self.secret()
         try:
-            return Webhook(self.secret())
-        except (binascii.Error, ValueError) as exc:
+            key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        if not secret.startswith("whsec_") or len(key) < MIN_SECRET_BYTES:
             raise PermanentError(
-                f"{self.name}: the secret is not a whsec_ base64 secret ({type(exc).__name__})"
-            ) from None
+                f"{self.name}: the secret must be whsec_ followed by the base64 of at least"
+                f" {MIN_SECRET_BYTES} random bytes (Standard Webhooks)"
+            )
+        return Webhook(key)
 
     def body(self, message: Message) -> str:
         """The exact JSON text that is signed and sent."""

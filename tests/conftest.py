@@ -17,6 +17,8 @@ from typer.testing import CliRunner, Result
 
 from scheduler.cli import app
 
+pytest_plugins = ["tests.peers"]
+
 HELPLINE = "0808 1000 900"
 
 CONFIG = """\
