@@ -24,7 +24,7 @@ import email.utils
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -88,7 +88,8 @@ class Channel(Protocol):
     """A configured destination.
 
     ``deduplicates`` is true when the channel itself recognises a repeated idempotency key
-    (so an unknown outcome may be retried with the same key); ``lookup`` returns the receipt
+    (so an unknown outcome may be retried with the same key), for ``dedup_window`` after the
+    first attempt (None: for ever); ``lookup`` returns the receipt
     of an earlier send of the message if the channel can find it, None if it can tell that
     it was not sent, and raises ``OutcomeUnknown`` when it cannot tell.
     """
@@ -96,6 +97,7 @@ class Channel(Protocol):
     name: str
     type: str
     deduplicates: bool
+    dedup_window: timedelta | None
 
     def publish(self, message: Message) -> Receipt: ...
 
@@ -116,6 +118,7 @@ class Adapter:
 
     type = "base"
     deduplicates = False
+    dedup_window: timedelta | None = None
 
     def lookup(self, message: Message) -> Receipt | None:
         """By default a channel cannot be asked whether a message arrived."""

@@ -78,6 +78,7 @@ class Claim:
     due: datetime
     message: Message
     content_hash: str
+    claimed_at: datetime
 
 
 @dataclass
@@ -165,7 +166,7 @@ class Engine:
                 )
                 .returning(Delivery.id)
             ).all()
-            claims = self._claims(session, [r[0] for r in rows])
+            claims = self._claims(session, [r[0] for r in rows], {r[0]: now for r in rows})
             for claim in claims:
                 session.exec(
                     sa.update(Delivery)
@@ -186,7 +187,9 @@ class Engine:
                 )
         return claims
 
-    def _claims(self, session: Session, ids: Iterable[int]) -> list[Claim]:
+    def _claims(
+        self, session: Session, ids: Iterable[int], claimed_at: Mapping[int, datetime]
+    ) -> list[Claim]:
         rows = session.exec(
             select(Delivery, Revision, Campaign.slug)
             .join(Post, Post.id == Delivery.post_id)
@@ -203,6 +206,7 @@ class Engine:
                 attempts=d.attempts,
                 due=d.due,
                 content_hash=rev.content_hash,
+                claimed_at=claimed_at[d.id],
                 message=Message(
                     text=rev.variants.get(d.channel, rev.text),
                     idempotency_key=d.idempotency_key,
@@ -237,7 +241,9 @@ class Engine:
 
     def _settle_unknown(self, claim: Claim, channel: Channel, reason: str) -> Report:
         """The send may or may not have landed: same key, ask the channel, or a person."""
-        if channel.deduplicates:
+        window = getattr(channel, "dedup_window", None)
+        fresh = window is None or self.clock.now() - claim.claimed_at < window
+        if channel.deduplicates and fresh:
             return self._record_transient(
                 claim,
                 f"{reason}; resending with the same key ({claim.channel} deduplicates)",
@@ -379,18 +385,29 @@ class Engine:
         """Take over claims whose daemon died mid-send and settle them as unknown outcomes."""
         now = self.clock.now()
         with self.store.transaction() as session:
-            ids = [
-                row[0]
-                for row in session.exec(
-                    sa.update(Delivery)
-                    .where(Delivery.state == DeliveryState.sending, Delivery.lease_expires < now)
-                    .values(
-                        lease_owner=self.owner, lease_expires=now + self.settings.lease, updated=now
+            dead = dict(
+                session.exec(
+                    select(Delivery.id, Delivery.lease_expires).where(
+                        Delivery.state == DeliveryState.sending, Delivery.lease_expires < now
                     )
-                    .returning(Delivery.id)
                 ).all()
-            ]
-            claims = self._claims(session, ids)
+            )
+            taken = session.exec(
+                sa.update(Delivery)
+                .where(
+                    Delivery.id.in_(list(dead)),
+                    Delivery.state == DeliveryState.sending,
+                    Delivery.lease_expires < now,
+                )
+                .values(
+                    lease_owner=self.owner, lease_expires=now + self.settings.lease, updated=now
+                )
+                .returning(Delivery.id)
+            ).all()
+            ids = [row[0] for row in taken]
+            claims = self._claims(
+                session, ids, {i: _aware(dead[i]) - self.settings.lease for i in ids}
+            )
             for claim in claims:
                 audit.record(
                     session,
