@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 if TYPE_CHECKING:
     import httpx
@@ -118,7 +118,10 @@ class Adapter:
 
     type = "base"
     deduplicates = False
-    dedup_window: timedelta | None = None
+    dedup_window: ClassVar[timedelta | None] = None
+
+    def __post_init__(self) -> None:
+        """Adapters that keep state between calls (a login session) set it up here."""
 
     def lookup(self, message: Message) -> Receipt | None:
         """By default a channel cannot be asked whether a message arrived."""
@@ -152,24 +155,45 @@ def retry_after_seconds(headers: httpx.Headers, now: datetime) -> float | None:
     return None
 
 
-def raise_for(response: httpx.Response, channel: str, now: datetime, detail: str = "") -> None:
-    """Map an HTTP status to our errors (429/5xx transient; 401/403 credentials; other 4xx)."""
+def said(response: httpx.Response, *keys: str) -> str:
+    """The server's own words: the first of ``keys`` in a JSON body, else the short text."""
+    try:
+        body = response.json()
+    except ValueError:
+        return _short(response.text)
+    if isinstance(body, dict):
+        for key in keys:
+            if isinstance(body.get(key), str) and body[key]:
+                return _short(body[key])
+    return _short(response.text)
+
+
+def raise_for(
+    response: httpx.Response,
+    channel: str,
+    now: datetime,
+    detail: str = "",
+    retry_after: float | None = None,
+) -> None:
+    """Map an HTTP status to our errors (429/5xx transient; 401/403 credentials; other 4xx).
+
+    ``detail`` is the server's message when the caller has parsed it; ``retry_after`` a delay
+    the body named (Telegram, Discord), used when no header names one.
+    """
     status = response.status_code
     if status < 300:
         return
-    said = detail or _short(response.text)
+    said_text = detail or _short(response.text)
+    delay = retry_after_seconds(response.headers, now)
+    if delay is None:
+        delay = retry_after
     if status == 429:
-        raise TransientError(
-            f"{channel}: rate limited (429)", retry_after_seconds(response.headers, now)
-        )
+        raise TransientError(f"{channel}: rate limited (429)", delay)
     if status >= 500:
-        raise TransientError(
-            f"{channel}: server error {status} {said}".rstrip(),
-            retry_after_seconds(response.headers, now),
-        )
+        raise TransientError(f"{channel}: server error {status} {said_text}".rstrip(), delay)
     if status in (401, 403):
         raise PermanentError(f"credentials rejected by {channel} ({status})")
-    raise PermanentError(f"{channel}: refused with {status} {said}".rstrip())
+    raise PermanentError(f"{channel}: refused with {status}: {said_text}".rstrip(": "))
 
 
 def _short(text: str, limit: int = 300) -> str:

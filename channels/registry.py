@@ -45,6 +45,12 @@ ADAPTERS: dict[str, str] = {
     "webhook": "channels.webhook:WebhookChannel",
     "feed": "channels.feed:FeedChannel",
     "email": "channels.email:EmailChannel",
+    "mastodon": "channels.mastodon:MastodonChannel",
+    "bluesky": "channels.bluesky:BlueskyChannel",
+    "matrix": "channels.matrix:MatrixChannel",
+    "telegram": "channels.telegram:TelegramChannel",
+    "discord": "channels.discord:DiscordChannel",
+    "slack": "channels.slack:SlackChannel",
 }
 
 #: config keys holding file paths, resolved against the config file's folder

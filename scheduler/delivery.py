@@ -126,7 +126,9 @@ class Engine:
     def run_due(self, batch: int | None = None) -> Report:
         """Claim and send due deliveries in batches until none is left."""
         report = Report()
-        size = batch or self.workers * 4
+        # Claim no more than can be sent at once: a claim not yet sent when a daemon dies
+        # would count as a maybe-sent one (uncertain on channels that cannot be asked).
+        size = batch or self.workers
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="send") as pool:
             while not self.stopping.is_set() and (claims := self.claim_due(size)):
                 for outcome in pool.map(self.send, claims):

@@ -199,9 +199,9 @@ def test_over_long_for_the_scheduled_channel_is_refused(
 
 def test_channel_type_without_adapter_cannot_be_scheduled(at: Signpost, campaign: str):
     post = add_post(at, TEXT)
-    result = schedule(at, post["id"], "+1h", "telegram")
+    result = schedule(at, post["id"], "+1h", "x")
     assert result.exit_code == 1
-    assert "telegram is a telegram channel, which cannot publish yet" in result.stderr
+    assert "x is a x channel, which cannot publish yet" in result.stderr
 
 
 def test_scheduled_before_approval_is_held_then_released(at: Signpost, campaign: str):
