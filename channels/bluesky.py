@@ -14,7 +14,9 @@
 - No idempotency (a client rkey is not to be relied on), so after an unknown outcome the
   adapter lists the account's recent posts (``listRecords``) and matches the exact text.
 - Errors: ``{"error", "message"}``; 400 ``InvalidRequest`` and 401 permanent; 400
-  ``ExpiredToken`` → refresh and retry once; 429 (``RateLimit-Reset``, epoch s) and 5xx
+  ``ExpiredToken`` → refresh and retry once (an ``InvalidToken`` session too: renewed once,
+  by logging in again if the refresh fails, then permanent); 429 (``RateLimit-Reset``,
+  epoch s) and 5xx
   transient.
 - Limit: 300 graphemes and 3000 UTF-8 bytes (channels.text).
 """
@@ -87,10 +89,12 @@ class BlueskyChannel(Adapter):
             response = self.client.request(
                 method, f"{self.base}/xrpc/{name}", headers=headers, **kwargs
             )
-        if response.status_code == 400 and _error(response) == "ExpiredToken" and retry_expired:
+        rejected = _error(response) in ("ExpiredToken", "InvalidToken")
+        if rejected and response.status_code in (400, 401) and retry_expired:
+            # Renew the session once (refresh, else log in again), then give up.
             self._refresh()
             return self._xrpc(method, name, retry_expired=False, headers=headers, **kwargs)
-        if response.status_code == 400 and _error(response) in ("InvalidToken", "ExpiredToken"):
+        if rejected:
             raise PermanentError(f"credentials rejected by {self.name} ({_error(response)})")
         raise_for(response, self.name, self.now(), said(response, "message", "error"))
         return response.json()

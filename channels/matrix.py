@@ -8,7 +8,8 @@
 - Images: ``POST /_matrix/media/v3/upload`` → ``content_uri``, then an ``m.image`` event
   whose ``body`` carries the alt text (Matrix has no alt field; channels.md, unverified
   convention), each with its own txnId derived from the key.
-- Receipt: ``event_id``; ``https://matrix.to/#/{room}/{event_id}?via={server}``.
+- Receipt: ``event_id``; ``https://matrix.to/#/{room}/{event_id}?via={server}`` (spec
+  appendices, matrix.to), the server being the room's or, for newer room ids, our own.
 - Room: a room id (``!...``), or an alias (``#...``) resolved through
   ``/directory/room/{alias}``.
 - Errors: ``{"errcode", "error"}``; 429 ``M_LIMIT_EXCEEDED`` with ``Retry-After`` or
@@ -43,6 +44,7 @@ class MatrixChannel(Adapter):
 
     def __post_init__(self) -> None:
         self._room_id: str | None = None
+        self._via: str | None = None
 
     @property
     def base(self) -> str:
@@ -87,7 +89,23 @@ class MatrixChannel(Adapter):
         path = f"/_matrix/client/v3/rooms/{quote(self.room())}/send/m.room.message/{quote(txn_id)}"
         return self._call("PUT", path, json=content)["event_id"]
 
+    def via(self) -> str:
+        """A server for matrix.to links: the room's own (older room ids carry it), else ours.
+
+        Room ids of newer room versions carry no server name, so the user's own homeserver,
+        which is in the room, is named instead.
+        """
+        if self._via is None:
+            self._via = (
+                self.room().partition(":")[2]
+                or self._call("GET", "/_matrix/client/v3/account/whoami")["user_id"].partition(":")[
+                    2
+                ]
+            )
+        return self._via
+
     def publish(self, message: Message) -> Receipt:
+        via = self.via()  # before sending: nothing may fail once the message is out
         for i, media in enumerate(message.media, start=1):
             uri = self._upload(media.path)
             kind = mimetypes.guess_type(media.path)[0] or "application/octet-stream"
@@ -105,11 +123,9 @@ class MatrixChannel(Adapter):
             {"msgtype": "m.text", "body": compose(message.text, message.link)},
             message.idempotency_key,
         )
-        room = self.room()
-        server = room.partition(":")[2]
         return Receipt(
             remote_id=event_id,
-            remote_url=f"https://matrix.to/#/{quote(room)}/{quote(event_id)}?via={server}",
+            remote_url=f"https://matrix.to/#/{quote(self.room())}/{quote(event_id)}?via={via}",
         )
 
     def _upload(self, path: str) -> str:

@@ -37,23 +37,27 @@ def approved_clause() -> sa.ColumnElement[bool]:
 
 
 def paused_clause() -> sa.ColumnElement[bool]:
-    """True for a delivery covered by an active pause (all, its campaign or its channel)."""
-    campaign_slug = (
-        sa.select(Campaign.slug)
-        .join(Post, Post.campaign_id == Campaign.id)
-        .where(Post.id == Delivery.post_id)
-        .scalar_subquery()
-    )
-    return sa.exists(
+    """True for a delivery covered by an active pause (all, its campaign or its channel).
+
+    Each EXISTS refers to the outer delivery row directly, so it is correlated per row (a
+    nested scalar subquery would not be, and would compare every delivery with one campaign).
+    """
+    everything_or_channel = sa.exists(
         sa.select(Pause.id).where(
             Pause.lifted.is_(None),
             sa.or_(
                 Pause.scope == "all",
-                (Pause.scope == "campaign") & (Pause.target == campaign_slug),
                 (Pause.scope == "channel") & (Pause.target == Delivery.channel),
             ),
         )
     )
+    its_campaign = sa.exists(
+        sa.select(Pause.id)
+        .join(Campaign, Campaign.slug == Pause.target)
+        .join(Post, Post.campaign_id == Campaign.id)
+        .where(Pause.lifted.is_(None), Pause.scope == "campaign", Post.id == Delivery.post_id)
+    )
+    return everything_or_channel | its_campaign
 
 
 def ready_clause() -> sa.ColumnElement[bool]:

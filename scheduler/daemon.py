@@ -165,9 +165,7 @@ class Daemon:
             ).all()
             self._beat(session, now)
             counts = dict(
-                session.exec(
-                    select(Delivery.state, sa.func.count()).group_by(Delivery.state)
-                ).all()
+                session.exec(select(Delivery.state, sa.func.count()).group_by(Delivery.state)).all()
             )
         wanted = {}
         for delivery_id, due, next_attempt in upcoming:

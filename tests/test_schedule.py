@@ -294,3 +294,25 @@ def test_calendar_shows_deliveries_in_order(at: Signpost, campaign: str):
     ]
     table = at("bob", "calendar", "--from", "2026-05-01 00:00")
     assert "2026-05-03 09:00 BST" in table.stdout  # wall time in, wall time out
+
+
+def test_pausing_one_campaign_leaves_the_other_alone(at: Signpost, campaign: str):
+    at("carol", "campaign", "add", "aaa-other", "--name", "Other")
+    ours = approved_post(at)
+    theirs = at(
+        "alice", "post", "add", "--campaign", "aaa-other", "--text", TEXT, "--format", "json"
+    )
+    theirs_id = json.loads(theirs.stdout)["id"]
+    at("alice", "post", "submit", str(theirs_id))
+    at("bob", "post", "approve", str(theirs_id))
+    schedule(at, ours["id"], "+1h")
+    schedule(at, theirs_id, "+1h")
+    for paused, held_post in (("aaa-other", theirs_id), ("stop-it-now", ours["id"])):
+        at("carol", "pause", "--campaign", paused, "--reason", "check")
+        states = {
+            d["post"]: d["state"]
+            for d in json.loads(at("bob", "deliveries", "list", "--format", "json").stdout)
+        }
+        assert states[held_post] == "held"
+        assert [s for p, s in states.items() if p != held_post] == ["pending"]
+        at("carol", "resume", "--campaign", paused)
