@@ -55,26 +55,34 @@ def record(
     action: str,
     subject: str,
     details: dict[str, Any] | None = None,
-) -> AuditEvent:
-    """Append one event to the chain inside the caller's transaction (never commits)."""
-    head = session.exec(select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(1)).first()
+) -> str:
+    """Append one event to the chain inside the caller's transaction (never commits).
+
+    Core statements rather than ORM objects: this runs several times for every delivery, and
+    the ORM's per-object work was most of the cost (docs/benchmarks.md). Returns the hash.
+    """
+    table = AuditEvent.__table__
+    head = session.execute(
+        sa.select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1)
+    ).first()
     seq = head.seq + 1 if head else 1
     prev = head.hash if head else GENESIS
     time = now.isoformat(timespec="microseconds")
     details = details or {}
-    event = AuditEvent(
-        seq=seq,
-        time=time,
-        actor=actor,
-        action=action,
-        subject=subject,
-        details=canonical_json(details).decode("utf-8"),
-        prev_hash=prev,
-        hash=event_hash(prev, seq, time, actor, action, subject, details),
+    digest = event_hash(prev, seq, time, actor, action, subject, details)
+    session.execute(
+        table.insert().values(
+            seq=seq,
+            time=time,
+            actor=actor,
+            action=action,
+            subject=subject,
+            details=canonical_json(details).decode("utf-8"),
+            prev_hash=prev,
+            hash=digest,
+        )
     )
-    session.add(event)
-    session.flush()
-    return event
+    return digest
 
 
 @dataclass(frozen=True)

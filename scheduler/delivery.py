@@ -34,7 +34,6 @@ from channels.base import (
     ChannelError,
     Media,
     Message,
-    OutcomeUnknown,
     PermanentError,
     Receipt,
     TransientError,
@@ -129,10 +128,12 @@ class Engine:
         # Claim no more than can be sent at once: a claim not yet sent when a daemon dies
         # would count as a maybe-sent one (uncertain on channels that cannot be asked).
         size = batch or self.workers
+        # Sends run in parallel; their outcomes are written by this one thread, so the
+        # workers never queue on the database's write lock.
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="send") as pool:
             while not self.stopping.is_set() and (claims := self.claim_due(size)):
-                for outcome in pool.map(self.send, claims):
-                    report.add(outcome)
+                for claim, outcome in zip(claims, pool.map(self.publish, claims), strict=True):
+                    report.add(self.record(claim, outcome))
         return report
 
     # --- claim --------------------------------------------------------------------------
@@ -156,10 +157,17 @@ class Engine:
             ids = list(session.exec(due).all())
             if not ids:
                 return []
+            current_hash = (
+                sa.select(Revision.content_hash)
+                .join(Post, (Post.id == Revision.post_id) & (Post.revision == Revision.number))
+                .where(Post.id == Delivery.post_id)
+                .scalar_subquery()
+            )
             rows = session.exec(
                 sa.update(Delivery)
                 .where(Delivery.id.in_(ids), Delivery.state.in_(CLAIMABLE))
                 .values(
+                    sent_hash=current_hash,
                     state=DeliveryState.sending,
                     lease_owner=self.owner,
                     lease_expires=now + self.settings.lease,
@@ -170,11 +178,6 @@ class Engine:
             ).all()
             claims = self._claims(session, [r[0] for r in rows], {r[0]: now for r in rows})
             for claim in claims:
-                session.exec(
-                    sa.update(Delivery)
-                    .where(Delivery.id == claim.delivery_id)
-                    .values(sent_hash=claim.content_hash)
-                )
                 audit.record(
                     session,
                     now=now,
@@ -226,20 +229,27 @@ class Engine:
 
     def send(self, claim: Claim) -> Report:
         """Publish one claimed delivery and record what happened."""
+        return self.record(claim, self.publish(claim))
+
+    def publish(self, claim: Claim) -> Receipt | ChannelError:
+        """Only the network call: the receipt, or the channel's error (no database work)."""
         channel = self.channels.get(claim.channel)
         if channel is None:
-            return self._record_failed(claim, f"channel {claim.channel} is no longer configured")
+            return PermanentError(f"channel {claim.channel} is no longer configured")
         try:
-            receipt = channel.publish(claim.message)
-        except TransientError as exc:
-            return self._record_transient(claim, str(exc), exc.retry_after)
-        except PermanentError as exc:
-            return self._record_failed(claim, str(exc))
-        except OutcomeUnknown as exc:
-            return self._settle_unknown(claim, channel, str(exc))
+            return channel.publish(claim.message)
         except ChannelError as exc:
-            return self._settle_unknown(claim, channel, str(exc))
-        return self._record_sent(claim, receipt)
+            return exc
+
+    def record(self, claim: Claim, outcome: Receipt | ChannelError) -> Report:
+        """Write what ``publish`` returned (asking the channel first if it is unknown)."""
+        if isinstance(outcome, Receipt):
+            return self._record_sent(claim, outcome)
+        if isinstance(outcome, TransientError):
+            return self._record_transient(claim, str(outcome), outcome.retry_after)
+        if isinstance(outcome, PermanentError):
+            return self._record_failed(claim, str(outcome))
+        return self._settle_unknown(claim, self.channels[claim.channel], str(outcome))
 
     def _settle_unknown(self, claim: Claim, channel: Channel, reason: str) -> Report:
         """The send may or may not have landed: same key, ask the channel, or a person."""
