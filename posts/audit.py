@@ -27,6 +27,7 @@ from posts.canonical import canonical_json, sha256_hex
 from posts.models import AuditEvent
 
 GENESIS = "0" * 64
+_HEAD = "signpost_audit_head"  # session.info key: the chain head as this transaction left it
 EXPORT_COLUMNS = ("seq", "time", "actor", "action", "subject", "details", "prev_hash", "hash")
 
 
@@ -62,11 +63,14 @@ def record(
     the ORM's per-object work was most of the cost (docs/benchmarks.md). Returns the hash.
     """
     table = AuditEvent.__table__
-    head = session.execute(
-        sa.select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1)
-    ).first()
-    seq = head.seq + 1 if head else 1
-    prev = head.hash if head else GENESIS
+    # The head is read once per transaction: the transaction holds the write lock (SQLite's
+    # BEGIN IMMEDIATE), so no one else can append between our events.
+    head = session.info.get(_HEAD)
+    if head is None:
+        head = session.execute(
+            sa.select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1)
+        ).first() or (0, GENESIS)
+    seq, prev = head[0] + 1, head[1]
     time = now.isoformat(timespec="microseconds")
     details = details or {}
     digest = event_hash(prev, seq, time, actor, action, subject, details)
@@ -82,6 +86,7 @@ def record(
             hash=digest,
         )
     )
+    session.info[_HEAD] = (seq, digest)
     return digest
 
 
