@@ -127,7 +127,10 @@ class Approval(SQLModel, table=True):
 class Delivery(SQLModel, table=True):
     """One post to one channel at one time, with the key that makes sending it idempotent."""
 
-    __table_args__ = (sa.Index("ix_delivery_state_due", "state", "due"),)
+    __table_args__ = (
+        sa.Index("ix_delivery_state_due", "state", "due"),
+        sa.Index("ix_delivery_state_expires", "state", "expires"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     post_id: int = Field(foreign_key="post.id", index=True)

@@ -124,8 +124,9 @@ class Daemon:
         try:
             while not self.stop_event.is_set():
                 try:
-                    self._sync(calendar)
-                    totals.add(self.engine.tick())
+                    totals.add(self.engine.tick())  # first: a wake-up is for a due delivery
+                    if self._sync_due():
+                        self._sync(calendar)
                 except Exception:  # the loop boundary: log it, wait, try again
                     log.exception("daemon pass failed; trying again after the sync interval")
                 self._wait()
@@ -147,6 +148,12 @@ class Daemon:
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
+
+    def _sync_due(self) -> bool:
+        if self.last_sync is None:
+            return True
+        elapsed = (self.engine.clock.now() - self.last_sync).total_seconds()
+        return elapsed >= self.sync_interval * 0.9
 
     def _wait(self) -> None:
         self.wake_event.wait(timeout=self.sync_interval)

@@ -119,11 +119,15 @@ class Engine:
     # --- one pass -----------------------------------------------------------------------
 
     def tick(self) -> Report:
-        """Reconcile dead claims, mark the missed, then send everything due now."""
+        """Reconcile dead claims, send everything due now, then mark the missed.
+
+        Sending comes before the housekeeping so a wake-up at the due time is not delayed by
+        it; the claim itself never takes a delivery that is late or expired.
+        """
         report = Report()
         report.add(self.reconcile_expired())
-        report.missed += self.mark_missed()
         report.add(self.run_due())
+        report.missed += self.mark_missed()
         return report
 
     def run_due(self, batch: int | None = None) -> Report:
@@ -156,8 +160,9 @@ class Engine:
                 select(Delivery.id)
                 .where(
                     Delivery.state.in_(CLAIMABLE),
-                    sa.func.coalesce(Delivery.next_attempt, Delivery.due) <= now,
+                    Delivery.due <= now,  # lets the (state, due) index bound the scan
                     Delivery.due >= now - self.settings.grace,
+                    sa.func.coalesce(Delivery.next_attempt, Delivery.due) <= now,
                     sa.or_(Delivery.expires.is_(None), Delivery.expires > now),
                     holds.ready_clause(),
                 )
@@ -485,26 +490,28 @@ class Engine:
         """Deliveries later than the grace period or past expiry: missed, never sent late."""
         now = self.clock.now()
         cutoff = now - self.settings.grace
+        returning = (
+            Delivery.id,
+            Delivery.channel,
+            Delivery.due,
+            Delivery.expires,
+            Delivery.post_id,
+            Delivery.last_error,
+        )
         with self.store.transaction() as session:
-            rows = session.exec(
-                sa.update(Delivery)
-                .where(
-                    Delivery.state.in_(holds.WAITING),
-                    sa.or_(
-                        Delivery.due < cutoff,
-                        sa.and_(Delivery.expires.is_not(None), Delivery.expires <= now),
-                    ),
-                )
-                .values(state=DeliveryState.missed, updated=now, next_attempt=None)
-                .returning(
-                    Delivery.id,
-                    Delivery.channel,
-                    Delivery.due,
-                    Delivery.expires,
-                    Delivery.post_id,
-                    Delivery.last_error,
-                )
-            ).all()
+            rows = []
+            # Two statements, each able to use an index ((state, due) and (state, expires)),
+            # rather than one OR that scans every waiting delivery.
+            for late in (
+                Delivery.due < cutoff,
+                Delivery.expires.is_not(None) & (Delivery.expires <= now),
+            ):
+                rows += session.exec(
+                    sa.update(Delivery)
+                    .where(Delivery.state.in_(holds.WAITING), late)
+                    .values(state=DeliveryState.missed, updated=now, next_attempt=None)
+                    .returning(*returning)
+                ).all()
             for delivery_id, channel, due, expires, post_id, last_error in rows:
                 expired = expires is not None and _aware(expires) <= now
                 reason = (

@@ -144,6 +144,7 @@ def upgrade() -> None:
     with op.batch_alter_table("delivery", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_delivery_post_id"), ["post_id"], unique=False)
         batch_op.create_index("ix_delivery_state_due", ["state", "due"], unique=False)
+        batch_op.create_index("ix_delivery_state_expires", ["state", "expires"], unique=False)
 
     op.create_table(
         "revision",
@@ -176,6 +177,7 @@ def downgrade() -> None:
 
     op.drop_table("revision")
     with op.batch_alter_table("delivery", schema=None) as batch_op:
+        batch_op.drop_index("ix_delivery_state_expires")
         batch_op.drop_index("ix_delivery_state_due")
         batch_op.drop_index(batch_op.f("ix_delivery_post_id"))
 
