@@ -1,0 +1,242 @@
+"""Issue 4's story: six channels configured, checked, and one approved post out to all once.
+
+Matrix and Bluesky are real servers (Synapse, an atproto PDS); Mastodon, Telegram, Discord
+and Slack are contract fakes following ../shared/channels.md. Everything runs through the
+CLI and the real engine; the clock is frozen at the current time and advanced, never slept.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from posts.models import Delivery
+from scheduler.cli import app
+from scheduler.clock import FrozenClock
+from scheduler.delivery import Engine
+from scheduler.workspace import Workspace, make_engine
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.mastodon import FakeMastodon
+from tests.fakes.slack import FakeSlack
+from tests.fakes.telegram import FakeTelegram
+from tests.peers import BlueskyPds, Synapse
+
+TEXT = "Worried about what you look at online? Confidential help: Stop It Now, 0808 1000 900."
+LINK = "https://www.stopitnow.org.uk/"
+runner = CliRunner()
+
+
+@pytest.fixture
+def six(tmp_path: Path, synapse: Synapse, bluesky_pds: BlueskyPds, monkeypatch):
+    """A workspace whose config names all six channels, each reachable on loopback."""
+    matrix_user = synapse.register(f"force{tmp_path.name[-12:].replace('_', '')}", "pw")
+    room = synapse.create_room(matrix_user["access_token"], "Stop It Now")
+    handle = f"wyp{abs(hash(tmp_path)) % 10**8}.test"
+    bluesky_pds.create_account(handle, "bsky-app-password")
+    with (
+        FakeMastodon() as mastodon,
+        FakeTelegram() as telegram,
+        FakeDiscord() as discord,
+        FakeSlack() as slack,
+    ):
+        secrets = {
+            "SIGNPOST_MASTODON_TOKEN": mastodon.token,
+            "SIGNPOST_BLUESKY_PASSWORD": "bsky-app-password",
+            "SIGNPOST_MATRIX_TOKEN": matrix_user["access_token"],
+            "SIGNPOST_TELEGRAM_TOKEN": telegram.token,
+            "SIGNPOST_DISCORD_WEBHOOK": discord.webhook_url,
+            "SIGNPOST_SLACK_TOKEN": slack.token,
+        }
+        for name, value in secrets.items():
+            monkeypatch.setenv(name, value)
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f"""
+[security]
+allow_actor_override = true
+[users.alice]
+roles = ["author"]
+[users.bob]
+roles = ["approver"]
+
+[channels.mastodon]
+type = "mastodon"
+url = "{mastodon.url}"
+token_env = "SIGNPOST_MASTODON_TOKEN"
+
+[channels.bluesky]
+type = "bluesky"
+url = "{bluesky_pds.url}"
+handle = "{handle}"
+token_env = "SIGNPOST_BLUESKY_PASSWORD"
+
+[channels.matrix]
+type = "matrix"
+url = "{synapse.url}"
+room = "{room}"
+token_env = "SIGNPOST_MATRIX_TOKEN"
+
+[channels.telegram]
+type = "telegram"
+url = "{telegram.url}"
+chat = "@stopitnow"
+token_env = "SIGNPOST_TELEGRAM_TOKEN"
+
+[channels.discord]
+type = "discord"
+token_env = "SIGNPOST_DISCORD_WEBHOOK"
+
+[channels.slack]
+type = "slack"
+url = "{slack.api_url}"
+channel = "C0123456789"
+token_env = "SIGNPOST_SLACK_TOKEN"
+""",
+            encoding="utf-8",
+        )
+        yield (
+            config,
+            {"mastodon": mastodon, "telegram": telegram, "discord": discord, "slack": slack},
+            (synapse, matrix_user, room),
+        )
+
+
+def cli(config: Path, actor: str, *args: str, clock: FrozenClock | None = None):
+    return runner.invoke(
+        app,
+        ["--config", str(config), *args],
+        env={"SIGNPOST_ACTOR": actor},
+        obj={"clock": clock} if clock else None,
+    )
+
+
+def test_one_approved_post_goes_out_to_all_six_once(six):
+    config, fakes, (synapse, matrix_user, room) = six
+    check = cli(config, "alice", "channels", "check", "--format", "json")
+    assert check.exit_code == 0, check.stdout
+    assert {r["name"]: r["ok"] for r in json.loads(check.stdout)} == dict.fromkeys(
+        ["bluesky", "discord", "mastodon", "matrix", "slack", "telegram"], True
+    )
+
+    clock = FrozenClock(datetime.now(UTC))
+    assert cli(config, "alice", "init").exit_code == 0
+    cli(
+        config,
+        "alice",
+        "campaign",
+        "add",
+        "stop-it-now",
+        "--name",
+        "Stop It Now",
+        "--must-include",
+        "0808 1000 900",
+    )
+    cli(config, "alice", "post", "add", "--campaign", "stop-it-now", "--text", TEXT, "--link", LINK)
+    cli(config, "alice", "post", "submit", "1")
+    cli(config, "bob", "post", "approve", "1")
+    scheduled = cli(
+        config,
+        "alice",
+        "post",
+        "schedule",
+        "1",
+        "--at",
+        "+1m",
+        "--channels",
+        "mastodon,bluesky,matrix,telegram,discord,slack",
+        clock=clock,
+    )
+    assert scheduled.exit_code == 0, scheduled.stderr
+
+    clock.advance(timedelta(minutes=1))
+    ws = Workspace.open(config, clock)
+    with httpx.Client(timeout=10) as client:
+        engine = make_engine(ws, client, "daemon:test")
+        assert engine.tick().sent == 6
+        assert engine.tick().sent == 0  # nothing twice
+    ws.store.close()
+
+    assert len(fakes["mastodon"].statuses) == 1
+    assert len(fakes["telegram"].messages) == 1
+    assert len(fakes["discord"].messages) == 1
+    assert len(fakes["slack"].messages) == 1
+    matrix_texts = [
+        e
+        for e in synapse.messages(matrix_user["access_token"], room)
+        if e["type"] == "m.room.message"
+    ]
+    assert len(matrix_texts) == 1
+
+    exported = cli(config, "bob", "audit", "export", "--format", "jsonl").stdout
+    sent = [json.loads(line) for line in exported.splitlines()]
+    urls = {
+        e["details"]["channel"]: e["details"]["remote_url"]
+        for e in sent
+        if e["action"] == "delivery.sent"
+    }
+    assert set(urls) == {"mastodon", "bluesky", "matrix", "telegram", "discord", "slack"}
+    assert urls["bluesky"].startswith("https://bsky.app/profile/")
+    assert urls["matrix"].startswith("https://matrix.to/#/")
+    assert urls["telegram"].startswith("https://t.me/stopitnow/")
+    assert urls["discord"].startswith("https://discord.com/channels/")
+    assert all(urls.values())
+    assert (
+        cli(config, "bob", "post", "show", "1", "--format", "json").stdout.count(
+            '"state": "published"'
+        )
+        == 1
+    )
+    assert cli(config, "bob", "audit", "verify").exit_code == 0
+
+
+@pytest.mark.parametrize("late", [timedelta(seconds=61), timedelta(minutes=70)])
+def test_a_crash_mid_send_never_duplicates_on_mastodon_or_matrix(six, late):
+    """The daemon claims, sends, and dies before recording; a new one finds the lease."""
+    config, fakes, (synapse, matrix_user, room) = six
+    clock = FrozenClock(datetime.now(UTC))
+    for actor, *args in (
+        ("alice", "init"),
+        ("alice", "campaign", "add", "stop-it-now", "--name", "Stop It Now"),
+        ("alice", "post", "add", "--campaign", "stop-it-now", "--text", TEXT),
+        ("alice", "post", "submit", "1"),
+        ("bob", "post", "approve", "1"),
+        ("alice", "post", "schedule", "1", "--at", "+1m", "--channels", "mastodon,matrix"),
+    ):
+        assert cli(config, actor, *args, clock=clock).exit_code == 0
+    clock.advance(timedelta(minutes=1))
+    ws = Workspace.open(config, clock)
+    with httpx.Client(timeout=10) as client:
+        dying = make_engine(ws, client, "daemon:dies")
+        for claim in dying.claim_due(10):
+            dying.publish(claim)  # out on the network; the daemon is killed before recording
+        clock.advance(late)  # the lease has expired; Mastodon's key may have expired too
+        settings = ws.settings.daemon
+        if late > timedelta(minutes=15):  # keep the redo within the grace it would have
+            settings = type(settings)(**{**settings.__dict__, "grace": timedelta(hours=2)})
+        fresh = Engine(
+            store=ws.store,
+            settings=settings,
+            clock=clock,
+            channels=dying.channels,
+            owner="daemon:restarted",
+        )
+        report = fresh.tick()
+    assert report.reconciled == 2
+    assert report.sent == 2
+    assert len(fakes["mastodon"].statuses) == 1
+    matrix_texts = [
+        e
+        for e in synapse.messages(matrix_user["access_token"], room)
+        if e["type"] == "m.room.message"
+    ]
+    assert len(matrix_texts) == 1
+    with ws.store.read() as session:
+        states = {d.channel: d.state for d in session.exec(select(Delivery))}
+    assert states == {"mastodon": "sent", "matrix": "sent"}
+    ws.store.close()
