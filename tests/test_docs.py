@@ -43,3 +43,36 @@ def test_ci_runs_the_readme_test_command():
     demo, tests = commands
     assert demo.endswith("signpost demo")
     assert tests in (ROOT / ".ci" / "run").read_text()
+
+
+def _settings_of(text: str):
+    import tomllib
+
+    from scheduler.config import _Reader
+
+    return _Reader(ROOT / "config.toml").settings(tomllib.loads(text))
+
+
+def test_example_config_and_its_commented_channels_are_valid():
+    text = (ROOT / "config.toml").read_text()
+    assert sorted(_settings_of(text).users) == ["alice", "bob", "carol"]
+    uncommented = re.sub(r"^# (\[channels\.|[a-z_]+ = )", r"\1", text, flags=re.M)
+    channels = _settings_of(uncommented).channels
+    assert {c.type for c in channels.values()} >= {
+        "webhook",
+        "feed",
+        "email",
+        "mastodon",
+        "bluesky",
+        "matrix",
+        "telegram",
+        "discord",
+        "slack",
+    }
+
+
+def test_every_channel_example_in_the_docs_is_valid_config():
+    blocks = re.findall(r"```toml\n(.*?)```", (ROOT / "docs" / "channels.md").read_text(), re.S)
+    assert len(blocks) >= 9
+    for block in blocks:
+        assert _settings_of(block).channels
