@@ -140,18 +140,7 @@ def pause(
     if _active_pause(session, scope, target) is not None:
         raise UserError(f"{_scope_words(scope, target)} is already paused")
     record = Pause(scope=scope, target=target, who=actor.name, reason=reason.strip(), since=now)
-    session.add(record)
-    session.flush()
-    audit.record(
-        session,
-        now=now,
-        actor=actor.name,
-        action="pause",
-        subject=_subject(scope, target),
-        details={"reason": record.reason},
-    )
-    holds.refresh(session, now, actor.name)
-    return record
+    return _save_pause(session, actor, now, record, "pause", {"reason": record.reason})
 
 
 def resume(
@@ -169,15 +158,24 @@ def resume(
         raise UserError(f"{_scope_words(scope, target)} is not paused (see 'signpost status')")
     record.lifted = now
     record.lifted_by = actor.name
+    return _save_pause(
+        session, actor, now, record, "resume", {"paused_by": record.who, "reason": record.reason}
+    )
+
+
+def _save_pause(
+    session: Session, actor: Actor, now: datetime, record: Pause, action: str, details: dict
+) -> Pause:
+    """Store a pause or its lifting with its audit event, then re-hold or release deliveries."""
     session.add(record)
     session.flush()
     audit.record(
         session,
         now=now,
         actor=actor.name,
-        action="resume",
-        subject=_subject(scope, target),
-        details={"paused_by": record.who, "reason": record.reason},
+        action=action,
+        subject=_subject(record.scope, record.target),
+        details=details,
     )
     holds.refresh(session, now, actor.name)
     return record
