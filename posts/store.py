@@ -24,6 +24,19 @@ from posts.errors import UserError
 SCHEMA_REVISION = "0001"
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_MS = 30_000
+WRITE_LOCK = 7_400_171  # PostgreSQL advisory lock key that serialises write transactions
+
+
+class DatabaseUnreachable(UserError):
+    """The database could not be reached or answered with an operational error."""
+
+
+def unreachable(url: str) -> str:
+    """"database unreachable at host:port" (or the SQLite file), for one-line messages."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"database {parsed.database} unreachable"
+    return f"database unreachable at {parsed.host or 'localhost'}:{parsed.port or 5432}"
 
 
 def describe(url: str) -> str:
@@ -40,6 +53,7 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _make_engine(url)
+        self.is_postgres = self.engine.dialect.name == "postgresql"
 
     def close(self) -> None:
         """Release every pooled connection."""
@@ -51,6 +65,10 @@ class Store:
         with self._unreachable_as_user_error():
             with Session(self.engine.execution_options(signpost_write=True)) as session:
                 with session.begin():
+                    if self.is_postgres:
+                        # One writer at a time, as SQLite's BEGIN IMMEDIATE gives: the audit
+                        # chain gets one head, and claims never interleave.
+                        session.execute(sa.text(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})"))
                     yield session
 
     @contextmanager
@@ -67,9 +85,9 @@ class Store:
     def _unreachable_as_user_error(self) -> Iterator[None]:
         try:
             yield
-        except sa.exc.OperationalError as exc:
-            reason = str(exc.orig).splitlines()[0] if exc.orig else "unknown error"
-            raise UserError(f"database {describe(self.url)} unreachable: {reason}") from None
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "unknown error"
+            raise DatabaseUnreachable(f"{unreachable(self.url)} ({reason})") from None
 
     def schema_revision(self) -> str | None:
         """The Alembic revision the database is at, or None if it was never initialised."""
@@ -104,6 +122,8 @@ class Store:
         config.set_main_option("script_location", str(MIGRATIONS))
         with self._unreachable_as_user_error():
             with self.engine.execution_options(signpost_write=True).begin() as conn:
+                if self.is_postgres:  # two 'signpost init' at once: one waits for the other
+                    conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})"))
                 before = _revision(conn)
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
@@ -123,7 +143,7 @@ def _revision(conn: sa.Connection) -> str | None:
 def _make_engine(url: str) -> sa.Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True)
+        return sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})

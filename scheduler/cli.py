@@ -99,9 +99,11 @@ def workspace(ctx: typer.Context, *, initialised: bool = True) -> Workspace:
     """The command's workspace; refuses a database that 'signpost init' has not prepared."""
     from scheduler.workspace import Workspace
 
-    obj = ctx.find_root().obj
+    root = ctx.find_root()
+    obj = root.obj
     if obj["workspace"] is None:
         obj["workspace"] = Workspace.open(obj["config"], obj["clock"])
+        root.call_on_close(obj["workspace"].store.close)
         if initialised:
             obj["workspace"].store.require_current()
     return obj["workspace"]

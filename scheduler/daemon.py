@@ -28,11 +28,13 @@ from sqlmodel import select
 
 from posts import audit
 from posts.models import Delivery, DeliveryState, Heartbeat
+from posts.store import DatabaseUnreachable
 from scheduler.delivery import CLAIMABLE, Claim, Engine, Report
 
 log = logging.getLogger("signpost.daemon")
 
 HORIZON = timedelta(hours=1)  # how far ahead deliveries are put on the wake-up calendar
+MAX_OUTAGE_WAIT_S = 30.0  # back-off ceiling while the database is unreachable
 VERSION = "0.1.0"
 
 
@@ -121,21 +123,36 @@ class Daemon:
         self._audit("daemon.start", {"pid": os.getpid(), "host": socket.gethostname()})
         self._serve_health()
         totals = Report()
+        outage = 0.0  # seconds to wait before trying a database that went away
         try:
             while not self.stop_event.is_set():
                 try:
                     totals.add(self.engine.tick())  # first: a wake-up is for a due delivery
                     if self._sync_due():
                         self._sync(calendar)
+                except DatabaseUnreachable as exc:
+                    # No claims while the database is away; claims in flight keep their
+                    # lease and are settled as unknown outcomes once it is back.
+                    outage = min(max(outage * 2, 1.0), MAX_OUTAGE_WAIT_S)
+                    log.error("%s; trying again in %.0fs", exc, outage)
+                    self.stop_event.wait(outage)
+                    continue
                 except Exception:  # the loop boundary: log it, wait, try again
                     log.exception("daemon pass failed; trying again after the sync interval")
+                else:
+                    if outage:
+                        log.info("database reachable again")
+                    outage = 0.0
                 self._wait()
         finally:
             calendar.shutdown(wait=False)
             if self.http is not None:
                 self.http.shutdown()
                 self.http.server_close()
-            self._audit("daemon.stop", {"sent": totals.sent})
+            try:
+                self._audit("daemon.stop", {"sent": totals.sent})
+            except DatabaseUnreachable as exc:
+                log.error("could not record the stop: %s", exc)
             log.info("daemon stopped: %s", totals)
         return totals
 

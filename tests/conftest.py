@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from scheduler.cli import app
+from tests.database import TestDatabase, drop_postgres, postgres_database, sqlite_database
 
 pytest_plugins = ["tests.peers"]
 
@@ -23,7 +23,7 @@ HELPLINE = "0808 1000 900"
 
 CONFIG = """\
 [database]
-url = "sqlite:///signpost.db"
+url = "{database_url}"
 
 [security]
 allow_actor_override = true
@@ -89,18 +89,41 @@ def clean_environ() -> Iterator[None]:
     os.environ.update(saved)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--database",
+        choices=("sqlite", "postgresql"),
+        default=os.environ.get("SIGNPOST_TEST_DATABASE", "sqlite"),
+        help="the engine the suite runs on (default: $SIGNPOST_TEST_DATABASE or sqlite)",
+    )
+
+
 @pytest.fixture
-def config_file(tmp_path: Path) -> Path:
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestDatabase]:
+    """The test's own database: a SQLite file under tmp_path, or a fresh PostgreSQL one."""
+    if request.config.getoption("--database") == "sqlite":
+        db = sqlite_database(tmp_path)
+        yield db
+        db.close()
+        return
+    server = request.getfixturevalue("pg_server")
+    db = postgres_database(server)
+    yield db
+    drop_postgres(db, server)
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, database: TestDatabase) -> Path:
     """A config with alice (author), bob and dave (approvers), carol (all three roles)."""
     path = tmp_path / "config.toml"
-    path.write_text(CONFIG, encoding="utf-8")
+    path.write_text(CONFIG.replace("{database_url}", database.url), encoding="utf-8")
     return path
 
 
 @pytest.fixture
-def db_path(config_file: Path) -> Path:
-    """The SQLite file the config points at (beside the config)."""
-    return config_file.parent / "signpost.db"
+def db_path(database: TestDatabase) -> TestDatabase:
+    """The database the config points at (name kept from when it was always a file)."""
+    return database
 
 
 Signpost = Callable[..., Result]
@@ -175,7 +198,6 @@ def add_post(signpost: Signpost, text: str, *extra: str, actor: str = "alice") -
     return json.loads(result.stdout)
 
 
-def dump(db_path: Path) -> list[str]:
-    """Every row and schema statement of the database, to prove a command changed nothing."""
-    with sqlite3.connect(db_path) as conn:
-        return list(conn.iterdump())
+def dump(database: TestDatabase) -> list[str]:
+    """Every table and row of the database, to prove a command changed nothing."""
+    return database.dump()

@@ -497,3 +497,95 @@ def bluesky_pds() -> Iterator[BlueskyPds]:
         if proc is not None:
             _stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- PostgreSQL (peers.md §1) ----------------------------------------------------------------
+
+
+@dataclass
+class PgCluster:
+    """A throwaway PostgreSQL cluster on loopback, stoppable and restartable by tests."""
+
+    bindir: str
+    data: str
+    log: str
+    port: int
+    socket_dir: str
+    as_postgres: list[str]
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}"
+
+    def _run(self, *args: str) -> None:
+        subprocess.run(self.as_postgres + list(args), check=True, capture_output=True, text=True)
+
+    def start(self) -> None:
+        self._run(
+            f"{self.bindir}/pg_ctl",
+            "-D",
+            self.data,
+            "-l",
+            self.log,
+            "-w",
+            "-t",
+            "30",
+            "-o",
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.socket_dir} -c fsync=off"
+            " -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+            "start",
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run(f"{self.bindir}/pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
+
+
+def _pg_cluster() -> Iterator[PgCluster]:
+    import glob
+
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    if not bins:
+        missing("PostgreSQL server (apt-get install -y postgresql)")
+    bindir = os.path.dirname(bins[-1])
+    tmp = tempfile.mkdtemp(prefix="signpost-pg-", dir="/tmp")
+    as_postgres: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        shutil.chown(tmp, "postgres", "postgres")
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+    cluster = PgCluster(
+        bindir, os.path.join(tmp, "data"), os.path.join(tmp, "log"), free_port(), tmp, as_postgres
+    )
+    try:
+        cluster._run(
+            f"{bindir}/initdb",
+            "-D",
+            cluster.data,
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        )
+        cluster.start()
+        yield cluster
+    finally:
+        try:
+            cluster.stop("immediate")
+        except subprocess.CalledProcessError:
+            pass
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """A PostgreSQL cluster of the test session's own (stop/start it to test outages)."""
+    yield from _pg_cluster()
+
+
+@pytest.fixture(scope="session")
+def pg_server(pg_cluster: PgCluster) -> str:
+    """The cluster's base URL, ``postgresql+psycopg://postgres@127.0.0.1:PORT``."""
+    return os.environ.get("SIGNPOST_TEST_PG_URL") or pg_cluster.url
