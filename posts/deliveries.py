@@ -63,7 +63,8 @@ def schedule(
     found = check(
         content_of(current_revision(session, post)),
         campaign_rules(campaign),
-        {n: channels[n] for n in names},
+        channels,
+        measure=names,
     )
     if found:
         raise PolicyRefused(

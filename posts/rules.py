@@ -16,7 +16,7 @@ run rather than make the author fix them one by one. The rules:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -93,8 +93,13 @@ def check(
     content: Content,
     rules: CampaignRules,
     channels: Mapping[str, ChannelLike],
+    measure: Iterable[str] | None = None,
 ) -> list[Problem]:
-    """Every problem with ``content`` under ``rules`` for the given channels, in a stable order."""
+    """Every problem with ``content`` under ``rules``, in a stable order.
+
+    ``channels`` are all configured channels (a variant must name one of them); lengths are
+    measured for ``measure`` (default: all of them).
+    """
     texts = {"text": compose(content.text, content.link)}
     texts.update({f"variant:{ch}": content.text_for(ch) for ch in sorted(content.variants)})
     problems: list[Problem] = []
@@ -122,7 +127,7 @@ def check(
                     f"{item.get('path', 'image')} has no alt text (give --alt for every --image)",
                 )
             )
-    for name in sorted(channels):
+    for name in sorted(channels if measure is None else set(measure) & set(channels)):
         problems += _length(name, channels[name], content)
     return problems
 

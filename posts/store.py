@@ -32,7 +32,7 @@ class DatabaseUnreachable(UserError):
 
 
 def unreachable(url: str) -> str:
-    """"database unreachable at host:port" (or the SQLite file), for one-line messages."""
+    """The one-line "database unreachable at host:port" message (or the SQLite file)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return f"database {parsed.database} unreachable"

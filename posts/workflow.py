@@ -23,7 +23,7 @@ from sqlmodel import Session, col, func, select
 
 from posts import audit, holds
 from posts.errors import PolicyRefused, UserError
-from posts.models import Approval, Campaign, Post, PostState, Revision
+from posts.models import Approval, Campaign, Delivery, DeliveryState, Post, PostState, Revision
 from posts.rules import CampaignRules, ChannelLike, Content, Problem, check
 
 WRITER_ROLES = ("author", "admin")
@@ -332,9 +332,26 @@ def _revision_details(revision: Revision) -> dict[str, Any]:
 
 
 def problems(session: Session, post: Post, channels: Mapping[str, ChannelLike]) -> list[Problem]:
-    """Every content-rule problem of the post's current revision for the given channels."""
+    """Every content-rule problem of the post's current revision.
+
+    Lengths are measured for the channels the post is scheduled to, or, before it is
+    scheduled anywhere, for every configured channel: a post meant for Mastodon only is not
+    held back because it would be too long for X.
+    """
     campaign = session.get(Campaign, post.campaign_id)
-    return check(content_of(current_revision(session, post)), campaign_rules(campaign), channels)
+    scheduled = set(
+        session.exec(
+            select(Delivery.channel).where(
+                Delivery.post_id == post.id, Delivery.state != DeliveryState.cancelled
+            )
+        ).all()
+    )
+    return check(
+        content_of(current_revision(session, post)),
+        campaign_rules(campaign),
+        channels,
+        measure=scheduled or None,
+    )
 
 
 def _refuse_problems(post: Post, found: list[Problem], doing: str) -> None:

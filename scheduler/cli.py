@@ -887,6 +887,100 @@ def post_schedule(
         _render_deliveries(rows, fmt)
 
 
+@post_app.command("import")
+def post_import(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A UTF-8 CSV file with a header row.")],
+    campaign: Annotated[
+        str | None, typer.Option("--campaign", help="Campaign for rows without one.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check every row, import nothing.")
+    ] = False,
+    submit: Annotated[
+        bool, typer.Option("--submit", help="Submit the posts for approval.")
+    ] = False,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Import posts from a spreadsheet (CSV): every row or none.
+
+    Columns: text, at, channels (required); campaign, link, image, alt, expires,
+    variant:<channel> (optional). Every problem of every row is listed at once as
+    "row N, column C: ..."; then nothing is imported. Posts arrive as drafts, their
+    deliveries held until approved.
+
+    Example:
+
+        signpost post import december.csv --campaign stop-it-now --dry-run
+
+        signpost post import december.csv --campaign stop-it-now --submit
+    """
+    import sys
+
+    from channels.registry import ADAPTERS
+    from posts import importer
+    from scheduler.output import emit_json, error
+    from scheduler.when import parse_when
+
+    headers, rows = importer.read(file)
+
+    def read_time(text: str, tz: str, column: str) -> Any:
+        return parse_when(text, tz, now, column)
+
+    with writing(ctx) as (ws, session):
+        now = ws.clock.now()
+        actor = ws.actor()
+        actor.require(("author", "admin"), "import posts")
+        publishing = [n for n, c in ws.settings.channels.items() if c.type in ADAPTERS]
+        try:
+            planned = importer.plan(
+                session,
+                file,
+                headers,
+                rows,
+                default_campaign=campaign,
+                channels=ws.settings.channels,
+                publishing=publishing,
+                read_time=read_time,
+                now=now,
+            )
+        except importer.ImportProblems as exc:
+            for line in exc.problems:
+                sys.stderr.write(f"{line}\n")
+            error(str(exc))
+            raise typer.Exit(1) from None
+        summary = {
+            "file": str(file),
+            "posts": len(planned.rows),
+            "deliveries": planned.deliveries,
+            "dry_run": dry_run,
+            "ids": [],
+        }
+        if not dry_run:
+            from rich.console import Console
+            from rich.progress import Progress
+
+            with Progress(console=Console(stderr=True), transient=True) as progress:
+                task = progress.add_task("importing", total=len(planned.rows))
+                summary["ids"] = importer.apply(
+                    session,
+                    actor,
+                    now,
+                    planned,
+                    channels=ws.settings.channels,
+                    submit=submit,
+                    progress=lambda n: progress.advance(task, n),
+                )
+    verb = "would import" if dry_run else "imported"
+    state = "submitted" if submit else "drafts"
+    _say(
+        f"{file}: {verb} {summary['posts']} post(s) ({state}) with {summary['deliveries']}"
+        " delivery(ies), held until approved"
+    )
+    if fmt == Format.json:
+        emit_json(summary)
+
+
 @deliveries_app.command("list")
 def deliveries_list(
     ctx: typer.Context,

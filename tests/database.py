@@ -53,7 +53,7 @@ class TestDatabase:
                 lines.append(f"{table}({', '.join(columns)})")
                 indexes = sorted(i["name"] or "" for i in inspector.get_indexes(table))
                 lines.append(f"  indexes {indexes}")
-                order = ", ".join(f'"{c}"' for c in columns)
+                order = ", ".join(f'CAST("{c}" AS TEXT)' for c in columns)  # json has no order
                 rows = conn.execute(sa.text(f'SELECT * FROM "{table}" ORDER BY {order}'))
                 lines.extend(f"  {tuple(row)!r}" for row in rows)
         return lines

@@ -1,0 +1,240 @@
+"""``signpost post import FILE.csv``: a spreadsheet of posts, all rows or none.
+
+Every row is checked before anything is written, and every problem of every row is reported
+at once as "row N, column C: what is wrong" with N as a spreadsheet shows it (the header is
+row 1). Only a file with no problem at all is imported, in one transaction: posts as drafts,
+their deliveries held until approved (or submitted with ``--submit``).
+
+Columns (header names, any order, UTF-8 with or without a BOM): ``text``, ``at``,
+``channels`` are required; ``campaign``, ``link``, ``image``, ``alt``, ``expires`` and
+``variant:<channel>`` are optional. ``channels`` is separated by commas or semicolons.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from posts import deliveries, workflow
+from posts.errors import SignpostError, UserError
+from posts.models import Campaign
+from posts.rules import ChannelLike, Content, check
+
+REQUIRED = ("text", "at", "channels")
+OPTIONAL = ("campaign", "link", "image", "alt", "expires")
+#: reads a time typed in a campaign's zone: (text, time zone, column) -> aware UTC datetime
+ReadTime = Callable[[str, str, str], datetime]
+
+
+class ImportProblems(UserError):
+    """The file has problems; ``problems`` lists each as "row N, column C: ..."."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        super().__init__(f"{path}: {len(problems)} problem(s); nothing was imported")
+        self.problems = problems
+
+
+@dataclass
+class Row:
+    """One valid row, ready to become a post and its deliveries."""
+
+    number: int
+    campaign: Campaign
+    content: Content
+    due: datetime
+    expires: datetime | None
+    channels: list[str]
+
+
+@dataclass
+class Plan:
+    """What an import would create."""
+
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def deliveries(self) -> int:
+        return sum(len(r.channels) for r in self.rows)
+
+
+def read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The lower-cased headers of a CSV file, and its rows as dicts keyed by them."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be read ({exc.strerror})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if not reader.fieldnames:
+        raise UserError(f"{path}: empty file; expected a header row with {', '.join(REQUIRED)}")
+    reader.fieldnames = [(name or "").strip().lower() for name in reader.fieldnames]
+    return list(reader.fieldnames), list(reader)
+
+
+def plan(
+    session: Session,
+    path: Path,
+    headers: list[str],
+    rows: list[dict[str, str]],
+    *,
+    default_campaign: str | None,
+    channels: Mapping[str, ChannelLike],
+    publishing: Iterable[str],
+    read_time: ReadTime,
+    now: datetime,
+) -> Plan:
+    """Check every row; return the plan, or raise ImportProblems listing every problem."""
+    problems: list[str] = []
+    for header in headers:
+        if header not in REQUIRED + OPTIONAL and not header.startswith("variant:"):
+            problems.append(
+                f"row 1, column {header}: unknown column (expected "
+                f"{', '.join(REQUIRED + OPTIONAL)} or variant:<channel>)"
+            )
+        if header.startswith("variant:") and header[8:] not in channels:
+            problems.append(f"row 1, column {header}: no channel named '{header[8:]}'")
+    for required in REQUIRED:
+        if required not in headers:
+            problems.append(f"row 1, column {required}: required column missing")
+    if problems:
+        raise ImportProblems(path, problems)
+    campaigns = {c.slug: c for c in session.exec(select(Campaign))}
+    publishing = set(publishing)
+    result = Plan()
+    for index, raw in enumerate(rows, start=2):
+        row, row_problems = _row(
+            index, raw, path, campaigns, default_campaign, channels, publishing, read_time, now
+        )
+        problems += row_problems
+        if row is not None:
+            result.rows.append(row)
+    if not rows:
+        problems.append("row 2: the file has a header but no rows")
+    if problems:
+        raise ImportProblems(path, problems)
+    return result
+
+
+def _row(number, raw, path, campaigns, default_campaign, channels, publishing, read_time, now):
+    problems: list[str] = []
+
+    def bad(column: str, message: str) -> None:
+        problems.append(f"row {number}, column {column}: {message}")
+
+    value = {k: (v or "").strip() for k, v in raw.items() if k is not None}
+    slug = value.get("campaign") or default_campaign
+    campaign = campaigns.get(slug) if slug else None
+    if not slug:
+        bad("campaign", "empty, and no --campaign given")
+    elif campaign is None:
+        bad("campaign", f"no campaign '{slug}'")
+    text = (raw.get("text") or "").strip("\n")
+    if not text.strip():
+        bad("text", "empty")
+    names = [n.strip() for n in value.get("channels", "").replace(";", ",").split(",") if n.strip()]
+    if not names:
+        bad("channels", "empty; name at least one channel")
+    for name in names:
+        if name not in channels:
+            bad(
+                "channels",
+                f"no channel named '{name}' (configured: {', '.join(sorted(channels)) or 'none'})",
+            )
+        elif name not in publishing:
+            bad("channels", f"{name} is a {channels[name].type} channel, which cannot publish")
+    due = expires = None
+    tz = campaign.tz if campaign else "UTC"
+    for column in ("at", "expires"):
+        if not value.get(column):
+            if column == "at":
+                bad("at", "empty; expected a time such as 2026-12-01 09:00")
+            continue
+        try:
+            parsed = read_time(value[column], tz, column)
+        except SignpostError as exc:
+            bad(column, str(exc).removeprefix(f"{column} "))
+            continue
+        if column == "at":
+            due = parsed
+            if parsed <= now:
+                bad("at", f"{value['at']} is in the past")
+        else:
+            expires = parsed
+    if due and expires and expires <= due:
+        bad("expires", "not after the time in column at")
+    media: tuple[dict[str, str], ...] = ()
+    if value.get("image"):
+        image = Path(value["image"])
+        image = image if image.is_absolute() else path.parent / image
+        try:
+            digest = hashlib.sha256(image.read_bytes()).hexdigest()
+        except OSError:
+            bad("image", f"no readable file {image}")
+        else:
+            media = ({"path": str(image.resolve()), "sha256": digest, "alt": value.get("alt", "")},)
+    elif value.get("alt"):
+        bad("alt", "alt text without an image")
+    variants = {k[8:]: v for k, v in value.items() if k.startswith("variant:") and v}
+    content = Content(
+        text=text, variants=variants, link=value.get("link") or None, media=media
+    ).normalised()
+    if content.link and not content.link.startswith(("http://", "https://")):
+        bad("link", f"'{content.link}' is not an http(s) URL")
+    if campaign is not None:
+        measure = [n for n in names if n in channels]
+        for problem in check(content, workflow.campaign_rules(campaign), channels, measure):
+            column = (
+                problem.field
+                if problem.field.startswith("variant:")
+                else ("image" if problem.field.startswith("image") else "text")
+            )
+            bad(column, problem.message)
+    if problems:
+        return None, problems
+    return Row(number, campaign, content, due, expires, names), []
+
+
+def apply(
+    session: Session,
+    actor: workflow.Actor,
+    now: datetime,
+    plan_: Plan,
+    *,
+    channels: Mapping[str, ChannelLike],
+    submit: bool,
+    progress: Callable[[int], None] | None = None,
+) -> list[int]:
+    """Create every planned post (draft, or submitted) with its held deliveries."""
+    created = []
+    for row in plan_.rows:
+        post = workflow.add_post(
+            session, actor, now, campaign=row.campaign, content=row.content, channels=channels
+        )
+        deliveries.schedule(
+            session,
+            actor,
+            now,
+            post=post,
+            due=row.due,
+            expires=row.expires,
+            channel_names=row.channels,
+            channels=channels,
+        )
+        if submit:
+            workflow.submit_post(session, actor, now, post=post, channels=channels)
+        created.append(post.id)
+        if progress:
+            progress(1)
+    return created
