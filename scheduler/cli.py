@@ -967,7 +967,6 @@ def post_import(
                     actor,
                     now,
                     planned,
-                    channels=ws.settings.channels,
                     submit=submit,
                     progress=lambda n: progress.advance(task, n),
                 )
