@@ -834,13 +834,23 @@ def post_schedule(
     expires: Annotated[
         str | None, typer.Option("--expires", help="Never send after this time (same formats).")
     ] = None,
+    rrule: Annotated[
+        str | None,
+        typer.Option("--rrule", help="Repeat: an RFC 5545 rule, read in the campaign's zone."),
+    ] = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Schedule a post to channels; held until it is approved (and while paused).
 
+    With --rrule each occurrence is its own delivery per channel, at the same wall-clock time
+    in the campaign's zone across clock changes.
+
     Example:
 
         signpost post schedule 3 --at "2026-12-01 09:00" --channels newsroom,feed
+
+        signpost post schedule 5 --at "2027-03-01 09:00" --rrule "FREQ=WEEKLY;BYDAY=MO;COUNT=6" \\
+            --channels mastodon
 
         signpost post schedule 4 --at "2026-12-03 17:00" --expires "2026-12-03 19:00" \\
             --channels feed
@@ -848,13 +858,19 @@ def post_schedule(
     from channels.registry import ADAPTERS
     from posts import deliveries, workflow
     from posts.errors import UserError
-    from scheduler.when import parse_when
+    from scheduler.when import occurrences, parse_when
 
+    if rrule and expires:
+        raise UserError(
+            "--expires goes with one time, not a --rrule series (each occurrence"
+            " is missed after [daemon] grace anyway)"
+        )
     with writing(ctx) as (ws, session):
         post = workflow.get_post(session, post_id)
         campaign = session.get(workflow.Campaign, post.campaign_id)
         now = ws.clock.now()
         due = parse_when(at, campaign.tz, now, "--at")
+        dues = occurrences(rrule, due, campaign.tz) if rrule else [due]
         until = parse_when(expires, campaign.tz, now, "--expires") if expires else None
         names = [n.strip() for n in channels.split(",") if n.strip()]
         for name in names:
@@ -864,21 +880,28 @@ def post_schedule(
                     f"--channels: {name} is a {ch.type} channel, which cannot publish yet"
                     f" (publishing types: {', '.join(sorted(ADAPTERS))})"
                 )
-        created = deliveries.schedule(
-            session,
-            ws.actor(),
-            now,
-            post=post,
-            due=due,
-            expires=until,
-            channel_names=names,
-            channels=ws.settings.channels,
-        )
+        created = []
+        for when in dues:
+            created += deliveries.schedule(
+                session,
+                ws.actor(),
+                now,
+                post=post,
+                due=when,
+                expires=until,
+                channel_names=names,
+                channels=ws.settings.channels,
+            )
         rows = _delivery_rows([(d, campaign.slug, campaign.tz) for d in created])
         state = post.state
     held = sum(1 for r in rows if r["state"] == "held")
     note = f"; {held} held until approved or resumed" if held else ""
-    _say(f"post {post_id} scheduled to {len(rows)} channel(s) at {rows[0]['due_local']}{note}")
+    times = (
+        f"at {rows[0]['due_local']}"
+        if len(dues) == 1
+        else (f"{len(dues)} times from {rows[0]['due_local']} to {rows[-1]['due_local']}")
+    )
+    _say(f"post {post_id} scheduled to {len(names)} channel(s) {times}{note}")
     if fmt == Format.json:
         from scheduler.output import emit_json
 

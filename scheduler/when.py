@@ -68,3 +68,36 @@ def show(instant: datetime | None, tz: str) -> str:
     if instant is None:
         return ""
     return instant.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+MAX_OCCURRENCES = 500
+
+
+def occurrences(rule: str, first: datetime, tz: str) -> list[datetime]:
+    """The UTC instants of an RFC 5545 RRULE whose first occurrence is ``first``.
+
+    The rule is expanded in wall-clock time of ``tz`` (python-dateutil's rrule), so 09:00
+    stays 09:00 local across a clock change; each occurrence is then checked for gaps and
+    folds like any typed time. The rule must end (COUNT or UNTIL) within 500 occurrences.
+    """
+    from dateutil.rrule import rrulestr
+
+    zone = ZoneInfo(tz)
+    local = first.astimezone(zone).replace(tzinfo=None)
+    text = rule.strip().removeprefix("RRULE:")
+    if "COUNT=" not in text.upper() and "UNTIL=" not in text.upper():
+        raise UserError(f"--rrule '{rule}': give COUNT=n or UNTIL=date so the series ends")
+    try:
+        expanded = rrulestr(text, dtstart=local, forceset=False)
+        walls = []
+        for wall in expanded:
+            walls.append(wall)
+            if len(walls) > MAX_OCCURRENCES:
+                raise UserError(f"--rrule '{rule}': more than {MAX_OCCURRENCES} occurrences")
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"--rrule '{rule}': {exc} (e.g. FREQ=WEEKLY;BYDAY=MO;COUNT=6)") from None
+    if not walls:
+        raise UserError(f"--rrule '{rule}': no occurrence at or after --at")
+    return [
+        local_to_utc(wall, zone, "--rrule", wall.isoformat(timespec="minutes")) for wall in walls
+    ]
