@@ -299,7 +299,21 @@ def delivery_dict(delivery: Delivery, campaign: str | None = None) -> dict[str, 
         "remote_url": delivery.remote_url,
         "last_error": delivery.last_error,
         "idempotency_key": delivery.idempotency_key,
+        "created": delivery.created.isoformat(),
+        "updated": delivery.updated.isoformat(),
     }
+
+
+def texts_of(session: Session, post_ids: Sequence[int]) -> dict[int, str]:
+    """Each post's current text, for calendars and reports."""
+    from posts.models import Revision
+
+    rows = session.exec(
+        select(Post.id, Revision.text)
+        .join(Revision, (Revision.post_id == Post.id) & (Revision.number == Post.revision))
+        .where(Post.id.in_(list(set(post_ids))))
+    ).all()
+    return dict(rows)
 
 
 def list_deliveries(

@@ -10,6 +10,7 @@ policy); usage errors stay 2, as Click makes them.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -1098,6 +1099,15 @@ def _emit_one(row: dict[str, Any]) -> None:
     emit_json(row)
 
 
+class CalendarFormat(StrEnum):
+    """Formats of the content calendar."""
+
+    table = "table"
+    json = "json"
+    ics = "ics"
+    html = "html"
+
+
 @app.command()
 def calendar(
     ctx: typer.Context,
@@ -1107,17 +1117,35 @@ def calendar(
     end: Annotated[
         str | None, typer.Option("--to", help="Up to this day or time [default: 30 days on].")
     ] = None,
-    fmt: FormatOpt = Format.table,
+    fmt: Annotated[
+        CalendarFormat,
+        typer.Option("--format", "-f", help="table, json, ics (calendar apps) or html (a page)."),
+    ] = CalendarFormat.table,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
 ) -> None:
-    """Every delivery due in a period, in time order, shown in each campaign's time zone.
+    """Every delivery due in a period, in time order, in each campaign's time zone.
+
+    --format ics gives one event per delivery (its UID is the delivery's key, so calendar
+    apps update events rather than duplicate them); --format html one static page, a week
+    per row, usable offline.
 
     Example:
 
         signpost calendar --from 2026-12-01 --to 2026-12-08
+
+        signpost calendar --format ics --output campaign.ics
+
+        signpost calendar --format html --from 2026-12-01 --to 2027-01-31 -o plan.html
     """
+    import sys
     from datetime import timedelta
+    from zoneinfo import ZoneInfo
 
     from posts import deliveries
+    from posts.errors import UserError
+    from scheduler.calendars import to_html, to_ics
     from scheduler.when import parse_when
 
     with reading(ctx) as (ws, session):
@@ -1125,10 +1153,39 @@ def calendar(
         tz = ws.settings.default_tz
         begin = parse_when(start, tz, now, "--from") if start else now - timedelta(days=1)
         finish = parse_when(end, tz, now, "--to") if end else begin + timedelta(days=30)
+        if finish <= begin:
+            raise UserError("--to must be after --from")
         rows = _delivery_rows(
             deliveries.list_deliveries(session, start=begin, end=finish, newest_first=False)
         )
-    _render_deliveries(rows, fmt, title="Calendar")
+        texts = deliveries.texts_of(session, [r["post"] for r in rows])
+    for row in rows:
+        row["text"] = texts.get(row["post"], "")
+    if fmt in (CalendarFormat.table, CalendarFormat.json):
+        if output is not None:
+            raise UserError("--output goes with --format ics or html")
+        _render_deliveries(rows, Format(fmt.value), title="Calendar")
+        return
+    if fmt == CalendarFormat.ics:
+        data = to_ics(rows, now)
+    else:
+        zone = ZoneInfo(tz)
+        data = to_html(
+            rows,
+            tz,
+            "Signpost campaign calendar",
+            begin.astimezone(zone).date(),
+            (finish - timedelta(microseconds=1)).astimezone(zone).date(),
+        ).encode()
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        try:
+            output.write_bytes(data)
+        except OSError as exc:
+            raise UserError(f"--output {output}: cannot be written ({exc.strerror})") from None
+        _say(f"wrote {len(rows)} deliveries to {output}")
 
 
 ScopeCampaign = Annotated[str | None, typer.Option("--campaign", help="Only this campaign.")]

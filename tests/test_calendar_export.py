@@ -1,0 +1,114 @@
+"""The calendar as ICS (parsed back with icalendar) and as a static HTML page."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from icalendar import Calendar
+
+from scheduler.clock import FrozenClock
+from tests.conftest import HELPLINE, Signpost, add_post
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def planned(signpost: Signpost, campaign: str):
+    clock = FrozenClock(NOW)
+
+    def at(actor, *args, **kwargs):
+        return signpost(actor, *args, obj={"clock": clock}, **kwargs)
+
+    post = add_post(at, f"Web chat tonight, 18:00: {HELPLINE}")
+    other = add_post(at, f"Worried? Confidential help: {HELPLINE}")
+    at("alice", "post", "submit", str(other["id"]))
+    at("bob", "post", "approve", str(other["id"]))
+    made = []
+    for post_id, when, channels in (
+        (post["id"], "2026-03-03 17:00", "newsroom,feed"),
+        (other["id"], "2026-03-12 09:00", "feed"),
+    ):
+        result = at(
+            "alice",
+            "post",
+            "schedule",
+            str(post_id),
+            "--at",
+            when,
+            "--channels",
+            channels,
+            "--format",
+            "json",
+        )
+        made += json.loads(result.stdout)["deliveries"]
+    return at, made
+
+
+def test_ics_has_one_event_per_delivery_keyed_by_its_key(planned, tmp_path: Path):
+    at, made = planned
+    out = tmp_path / "plan.ics"
+    result = at(
+        "bob",
+        "calendar",
+        "--from",
+        "2026-03-01",
+        "--to",
+        "2026-03-31",
+        "--format",
+        "ics",
+        "--output",
+        str(out),
+    )
+    assert result.exit_code == 0, result.stderr
+    events = Calendar.from_ical(out.read_bytes()).walk("VEVENT")
+    assert sorted(str(e["uid"]) for e in events) == sorted(
+        f"{d['idempotency_key']}@signpost" for d in made
+    )
+    by_uid = {str(e["uid"]): e for e in events}
+    chat = by_uid[f"{made[0]['idempotency_key']}@signpost"]
+    assert chat.decoded("dtstart") == datetime(2026, 3, 3, 17, 0, tzinfo=UTC)
+    assert str(chat["summary"]) == "[newsroom] Web chat tonight, 18:00: 0808 1000 900"
+    assert str(chat["status"]) == "TENTATIVE"  # held: not approved yet
+    assert str(by_uid[f"{made[2]['idempotency_key']}@signpost"]["status"]) == "CONFIRMED"
+
+    again = at("bob", "calendar", "--from", "2026-03-01", "--to", "2026-03-31", "--format", "ics")
+    assert sorted(
+        str(e["uid"]) for e in Calendar.from_ical(again.stdout_bytes).walk("VEVENT")
+    ) == sorted(by_uid)  # the same UIDs: apps update, not duplicate
+
+
+def test_html_is_one_offline_page_a_week_per_row(planned, tmp_path: Path):
+    at, _made = planned
+    out = tmp_path / "plan.html"
+    result = at(
+        "bob",
+        "calendar",
+        "--from",
+        "2026-03-02",
+        "--to",
+        "2026-03-15",
+        "--format",
+        "html",
+        "--output",
+        str(out),
+    )
+    assert result.exit_code == 0, result.stderr
+    page = out.read_text(encoding="utf-8")
+    assert "<script" not in page and "http" not in page.split("<body>")[1].split("Web chat")[0]
+    weeks = re.findall(r"<tr><th>Week of ([^<]+)</th>", page)
+    assert weeks == ["02 Mar 2026", "09 Mar 2026"]
+    assert page.count('class="s-held" title=') == 2  # the web chat, to two channels
+    assert page.count('class="s-pending" title=') == 1
+    assert "<time>17:00</time> [newsroom] Web chat tonight" in page
+    assert "<time>09:00</time> [feed] Worried? Confidential help" in page
+
+
+def test_output_needs_a_file_format(planned):
+    at, _made = planned
+    result = at("bob", "calendar", "--format", "json", "--output", "x.json")
+    assert result.exit_code == 1
+    assert "--output goes with --format ics or html" in result.stderr
