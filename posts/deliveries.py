@@ -41,8 +41,12 @@ def schedule(
     expires: datetime | None,
     channel_names: Sequence[str],
     channels: Mapping[str, ChannelLike],
+    utm: bool = True,
 ) -> list[Delivery]:
-    """One delivery per channel at ``due``; held until the post is approved and unpaused."""
+    """One delivery per channel at ``due``; held until the post is approved and unpaused.
+
+    ``utm=False`` sends its links untagged even where the campaign tags them.
+    """
     actor.require(WRITER_ROLES, "schedule posts")
     if post.state in UNSCHEDULABLE:
         raise PolicyRefused(f"post {post.id} is {post.state} and cannot be scheduled")
@@ -91,6 +95,7 @@ def schedule(
             expires=expires,
             state=DeliveryState.held,
             idempotency_key=new_key(),
+            utm=utm,
             created=now,
             updated=now,
         )

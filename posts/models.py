@@ -75,6 +75,9 @@ class Campaign(SQLModel, table=True):
     link_domains: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     approvals_required: int | None = None
     approver_roles: list[str] | None = Field(default=None, sa_type=sa.JSON)
+    utm: bool = True  # tag outgoing links (channels/utm.py)
+    utm_medium: str | None = None  # default "social"
+    utm_campaign: str | None = None  # default the slug
     paused: bool = False
     created: datetime = Field(sa_type=UTCDateTime)
     created_by: str
@@ -144,6 +147,7 @@ class Delivery(SQLModel, table=True):
     lease_expires: datetime | None = Field(default=None, sa_type=UTCDateTime)
     idempotency_key: str = Field(unique=True)
     sent_hash: str | None = None  # content hash of the revision claimed for sending
+    utm: bool = True  # tag its links (off with `post schedule --no-utm`)
     remote_id: str | None = None
     remote_url: str | None = None
     last_error: str | None = None

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from channels.text import compose, limits_for
+from channels.utm import tag_text
 from posts.canonical import canonical_json, normalise, sha256_hex
 
 
@@ -87,6 +88,11 @@ class CampaignRules:
     must_include: tuple[str, ...] = ()
     forbidden: tuple[str, ...] = ()
     link_domains: tuple[str, ...] = ()
+    utm: tuple[tuple[str, str], ...] = ()  # UTM tags added when sending (utm_source aside)
+
+    def utm_for(self, channel_type: str) -> dict[str, str]:
+        """The UTM tags a delivery to a channel of ``channel_type`` carries (none if off)."""
+        return {"utm_source": channel_type, **dict(self.utm)} if self.utm else {}
 
 
 def check(
@@ -128,7 +134,7 @@ def check(
                 )
             )
     for name in sorted(channels if measure is None else set(measure) & set(channels)):
-        problems += _length(name, channels[name], content)
+        problems += _length(name, channels[name], content, rules.utm_for(channels[name].type))
     return problems
 
 
@@ -171,8 +177,11 @@ def _link_domains(where: str, text: str, allowed: tuple[str, ...]) -> list[Probl
     ]
 
 
-def _length(name: str, channel: ChannelLike, content: Content) -> list[Problem]:
-    text = content.text_for(name)
+def _length(
+    name: str, channel: ChannelLike, content: Content, utm: dict[str, str]
+) -> list[Problem]:
+    """Measured as it goes out: with its link, and the link tagged (a longer URL counts)."""
+    text = tag_text(content.text_for(name), utm)
     limits = limits_for(
         channel.type,
         has_media=bool(content.media),

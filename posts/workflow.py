@@ -96,6 +96,9 @@ def add_campaign(
     link_domains: Sequence[str] = (),
     approvals_required: int | None = None,
     approver_roles: Sequence[str] = (),
+    utm: bool = True,
+    utm_medium: str | None = None,
+    utm_campaign: str | None = None,
 ) -> Campaign:
     """Create a campaign; refuse a taken or malformed slug, a bad time zone or date range."""
     actor.require(WRITER_ROLES, "add campaigns")
@@ -126,6 +129,9 @@ def add_campaign(
         link_domains=domains,
         approvals_required=approvals_required,
         approver_roles=list(approver_roles) or None,
+        utm=utm,
+        utm_medium=utm_medium,
+        utm_campaign=utm_campaign,
         created=now,
         created_by=actor.name,
     )
@@ -156,6 +162,17 @@ def campaign_rules(campaign: Campaign) -> CampaignRules:
         must_include=tuple(campaign.must_include),
         forbidden=tuple(campaign.forbidden),
         link_domains=tuple(campaign.link_domains),
+        utm=utm_tags(campaign),
+    )
+
+
+def utm_tags(campaign: Campaign) -> tuple[tuple[str, str], ...]:
+    """The campaign's UTM tags besides ``utm_source`` (the channel type); empty when off."""
+    if not campaign.utm:
+        return ()
+    return (
+        ("utm_medium", campaign.utm_medium or "social"),
+        ("utm_campaign", campaign.utm_campaign or campaign.slug),
     )
 
 
@@ -173,6 +190,7 @@ def campaign_dict(campaign: Campaign) -> dict[str, Any]:
         "link_domains": list(campaign.link_domains),
         "approvals_required": campaign.approvals_required,
         "approver_roles": campaign.approver_roles,
+        "utm": dict(utm_tags(campaign)) or None,
         "paused": campaign.paused,
     }
 

@@ -286,9 +286,21 @@ def campaign_add(
             "--approver-role", help="Role allowed to approve [default: config's [approval] roles]."
         ),
     ] = None,
+    utm_campaign: Annotated[
+        str | None, typer.Option("--utm-campaign", help="utm_campaign tag [default: the slug].")
+    ] = None,
+    utm_medium: Annotated[
+        str | None, typer.Option("--utm-medium", help="utm_medium tag [default: social].")
+    ] = None,
+    no_utm: Annotated[
+        bool, typer.Option("--no-utm", help="Never add UTM tags to this campaign's links.")
+    ] = False,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Create a campaign with its content rules.
+
+    Outgoing links are tagged per delivery with utm_source (the channel type), utm_medium
+    and utm_campaign, so visits can be tied to posts; the approved text stays untagged.
 
     Example:
 
@@ -314,6 +326,9 @@ def campaign_add(
             link_domains=link_domain or (),
             approvals_required=approvals,
             approver_roles=approver_role or (),
+            utm=not no_utm,
+            utm_medium=utm_medium,
+            utm_campaign=utm_campaign,
         )
         data = workflow.campaign_dict(campaign)
     _say(f"created campaign {slug}")
@@ -839,6 +854,7 @@ def post_schedule(
         str | None,
         typer.Option("--rrule", help="Repeat: an RFC 5545 rule, read in the campaign's zone."),
     ] = None,
+    no_utm: Annotated[bool, typer.Option("--no-utm", help="Send links without UTM tags.")] = False,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Schedule a post to channels; held until it is approved (and while paused).
@@ -892,6 +908,7 @@ def post_schedule(
                 expires=until,
                 channel_names=names,
                 channels=ws.settings.channels,
+                utm=not no_utm,
             )
         rows = _delivery_rows([(d, campaign.slug, campaign.tz) for d in created])
         state = post.state

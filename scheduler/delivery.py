@@ -39,7 +39,8 @@ from channels.base import (
     Receipt,
     TransientError,
 )
-from posts import audit, holds
+from channels.utm import tag, tag_text
+from posts import audit, holds, workflow
 from posts.models import Campaign, Delivery, DeliveryState, Post, Revision
 from posts.store import Store
 from scheduler.clock import Clock
@@ -211,7 +212,7 @@ class Engine:
         self, session: Session, ids: Iterable[int], claimed_at: Mapping[int, datetime]
     ) -> list[Claim]:
         rows = session.exec(
-            select(Delivery, Revision, Campaign.slug)
+            select(Delivery, Revision, Campaign)
             .join(Post, Post.id == Delivery.post_id)
             .join(Revision, (Revision.post_id == Post.id) & (Revision.number == Post.revision))
             .join(Campaign, Campaign.id == Post.campaign_id)
@@ -227,18 +228,28 @@ class Engine:
                 due=d.due,
                 content_hash=rev.content_hash,
                 claimed_at=claimed_at[d.id],
-                message=Message(
-                    text=rev.variants.get(d.channel, rev.text),
-                    idempotency_key=d.idempotency_key,
-                    link=rev.link,
-                    media=tuple(Media(m["path"], m["sha256"], m.get("alt", "")) for m in rev.media),
-                    campaign=slug,
-                    post_id=d.post_id,
-                    delivery_id=d.id,
-                ),
+                message=self._message(d, rev, campaign),
             )
-            for d, rev, slug in rows
+            for d, rev, campaign in rows
         ]
+
+    def _message(self, delivery: Delivery, revision: Revision, campaign: Campaign) -> Message:
+        """What goes out: the channel's text, its links tagged with UTM unless turned off."""
+        channel = self.channels.get(delivery.channel)
+        utm = (
+            workflow.campaign_rules(campaign).utm_for(channel.type)
+            if channel is not None and delivery.utm
+            else {}
+        )
+        return Message(
+            text=tag_text(revision.variants.get(delivery.channel, revision.text), utm),
+            idempotency_key=delivery.idempotency_key,
+            link=tag(revision.link, utm) if revision.link and utm else revision.link,
+            media=tuple(Media(m["path"], m["sha256"], m.get("alt", "")) for m in revision.media),
+            campaign=campaign.slug,
+            post_id=delivery.post_id,
+            delivery_id=delivery.id,
+        )
 
     # --- publish and record ---------------------------------------------------------------
 
