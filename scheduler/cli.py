@@ -1205,6 +1205,73 @@ def calendar(
         _say(f"wrote {len(rows)} deliveries to {output}")
 
 
+class ReportFormat(StrEnum):
+    """Formats of the campaign report."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    campaign: Annotated[str, typer.Option("--campaign", help="The campaign's slug.")],
+    start: Annotated[str | None, typer.Option("--from", help="Sent from this day or time.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Sent before this day or time.")] = None,
+    fmt: Annotated[
+        ReportFormat, typer.Option("--format", "-f", help="table, json or csv.")
+    ] = ReportFormat.table,
+) -> None:
+    """What went out where: every sent post per channel, its public URL and tagged link,
+    with totals per channel and per week (in the campaign's time zone).
+
+    Example:
+
+        signpost report --campaign stop-it-now --from 2026-12-01 --to 2027-01-01
+
+        signpost report --campaign stop-it-now --format csv > reach.csv
+    """
+    import csv
+    import sys
+
+    from posts import workflow
+    from posts.report import COLUMNS
+    from posts.report import report as build
+    from scheduler.output import emit_json, render
+    from scheduler.when import parse_when
+
+    with reading(ctx) as (ws, session):
+        camp = workflow.get_campaign(session, campaign)
+        now = ws.clock.now()
+        data = build(
+            session,
+            camp,
+            start=parse_when(start, camp.tz, now, "--from") if start else None,
+            end=parse_when(end, camp.tz, now, "--to") if end else None,
+            channel_types=ws.settings.channel_types(),
+        )
+    if fmt == ReportFormat.json:
+        emit_json(data)
+    elif fmt == ReportFormat.csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(data["deliveries"])
+    else:
+        render(
+            data["deliveries"],
+            list(COLUMNS),
+            Format.table,
+            widths={"text": 40, "link": 60, "remote_url": 50},
+            title=f"Report: {campaign}",
+        )
+        totals = data["totals"]
+        rows = [{"total": f"channel {k}", "sent": v} for k, v in totals["by_channel"].items()]
+        rows += [{"total": f"week {k}", "sent": v} for k, v in totals["by_week"].items()]
+        rows.append({"total": "all", "sent": totals["sent"]})
+        render(rows, ["total", "sent"], Format.table)
+
+
 ScopeCampaign = Annotated[str | None, typer.Option("--campaign", help="Only this campaign.")]
 ScopeChannel = Annotated[str | None, typer.Option("--channel", help="Only this channel.")]
 
