@@ -367,3 +367,80 @@ def counts(session: Session, now: datetime, soon: timedelta) -> dict[str, int]:
         .where(Delivery.state.in_(holds.WAITING), Delivery.due <= now + soon)
     ).one()
     return {**by_state, "due_soon": due_soon}
+
+
+def set_slots(
+    session: Session, actor: Actor, now: datetime, *, campaign: Campaign, spec: str
+) -> Campaign:
+    """Give a campaign its queue slots (checked before they are stored)."""
+    from posts import slots
+
+    actor.require(WRITER_ROLES, "set queue slots")
+    slots.parse(spec)
+    before = campaign.slots
+    campaign.slots = spec.strip()
+    session.add(campaign)
+    session.flush()
+    audit.record(
+        session,
+        now=now,
+        actor=actor.name,
+        action="campaign.slots",
+        subject=f"campaign:{campaign.slug}",
+        details={"from": before, "to": campaign.slots},
+    )
+    return campaign
+
+
+def queue(
+    session: Session,
+    actor: Actor,
+    now: datetime,
+    *,
+    post: Post,
+    channel_names: Sequence[str],
+    channels: Mapping[str, ChannelLike],
+) -> list[Delivery]:
+    """Schedule the post into the next free slot of its campaign, per channel.
+
+    A slot is taken on a channel when a delivery of the same campaign (not cancelled) is
+    already due on that channel at that instant.
+    """
+    from posts import slots
+
+    campaign = session.get(Campaign, post.campaign_id)
+    if not campaign.slots:
+        raise UserError(
+            f"campaign '{campaign.slug}' has no queue slots: set them with"
+            f' signpost campaign slots {campaign.slug} "Mon-Fri 09:00,13:00"'
+        )
+    created = []
+    for name in dict.fromkeys(n.strip() for n in channel_names if n.strip()):
+        taken = set(
+            session.exec(
+                select(Delivery.due)
+                .join(Post, Post.id == Delivery.post_id)
+                .where(
+                    Post.campaign_id == campaign.id,
+                    Delivery.channel == name,
+                    Delivery.state != DeliveryState.cancelled,
+                    Delivery.due > now,
+                )
+            ).all()
+        )
+        free = next(
+            (s for s in slots.upcoming(campaign.slots, campaign.tz, now) if s not in taken), None
+        )
+        if free is None:
+            raise UserError(f"no free slot on {name} in the next year")
+        created += schedule(
+            session,
+            actor,
+            now,
+            post=post,
+            due=free,
+            expires=None,
+            channel_names=[name],
+            channels=channels,
+        )
+    return created

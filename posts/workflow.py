@@ -191,6 +191,7 @@ def campaign_dict(campaign: Campaign) -> dict[str, Any]:
         "approvals_required": campaign.approvals_required,
         "approver_roles": campaign.approver_roles,
         "utm": dict(utm_tags(campaign)) or None,
+        "slots": campaign.slots,
         "paused": campaign.paused,
     }
 

@@ -404,6 +404,37 @@ def campaign_show(
     show(data, fmt, title=f"Campaign {slug}")
 
 
+@campaign_app.command("slots")
+def campaign_slots(
+    ctx: typer.Context,
+    slug: Annotated[str, typer.Argument(help="The campaign's slug.")],
+    spec: Annotated[str, typer.Argument(help='Days and times, e.g. "Mon-Fri 09:00,13:00".')],
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Set the campaign's queue slots, used by 'signpost post queue'.
+
+    Times are wall-clock times in the campaign's zone; groups are separated by ';'.
+
+    Example:
+
+        signpost campaign slots stop-it-now "Mon-Fri 09:00,13:00; Sat 10:00"
+    """
+    from posts import deliveries, workflow
+    from scheduler.output import show
+
+    with writing(ctx) as (ws, session):
+        campaign = deliveries.set_slots(
+            session,
+            ws.actor(),
+            ws.clock.now(),
+            campaign=workflow.get_campaign(session, slug),
+            spec=spec,
+        )
+        data = workflow.campaign_dict(campaign)
+    _say(f"campaign {slug}: queue slots {data['slots']}")
+    show(data, fmt)
+
+
 # --- posts ----------------------------------------------------------------------------------
 
 
@@ -872,7 +903,6 @@ def post_schedule(
         signpost post schedule 4 --at "2026-12-03 17:00" --expires "2026-12-03 19:00" \\
             --channels feed
     """
-    from channels.registry import ADAPTERS
     from posts import deliveries, workflow
     from posts.errors import UserError
     from scheduler.when import occurrences, parse_when
@@ -890,13 +920,7 @@ def post_schedule(
         dues = occurrences(rrule, due, campaign.tz) if rrule else [due]
         until = parse_when(expires, campaign.tz, now, "--expires") if expires else None
         names = [n.strip() for n in channels.split(",") if n.strip()]
-        for name in names:
-            ch = ws.settings.channels.get(name)
-            if ch is not None and ch.type not in ADAPTERS:
-                raise UserError(
-                    f"--channels: {name} is a {ch.type} channel, which cannot publish yet"
-                    f" (publishing types: {', '.join(sorted(ADAPTERS))})"
-                )
+        _require_publishing(ws, names)
         created = []
         for when in dues:
             created += deliveries.schedule(
@@ -926,6 +950,60 @@ def post_schedule(
         emit_json({"post": post_id, "state": state, "deliveries": rows})
     else:
         _render_deliveries(rows, fmt)
+
+
+@post_app.command("queue")
+def post_queue(
+    ctx: typer.Context,
+    post_id: PostId,
+    channels: Annotated[str, typer.Option("--channels", help="Comma-separated channel names.")],
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Schedule a post into its campaign's next free queue slot on each channel.
+
+    Example:
+
+        signpost post queue 7 --channels mastodon,bluesky
+    """
+    from posts import deliveries, workflow
+
+    with writing(ctx) as (ws, session):
+        post = workflow.get_post(session, post_id)
+        campaign = session.get(workflow.Campaign, post.campaign_id)
+        names = [n.strip() for n in channels.split(",") if n.strip()]
+        _require_publishing(ws, names)
+        created = deliveries.queue(
+            session,
+            ws.actor(),
+            ws.clock.now(),
+            post=post,
+            channel_names=names,
+            channels=ws.settings.channels,
+        )
+        rows = _delivery_rows([(d, campaign.slug, campaign.tz) for d in created])
+        state = post.state
+    for row in rows:
+        _say(f"post {post_id} queued on {row['channel']} at {row['due_local']} ({row['state']})")
+    if fmt == Format.json:
+        from scheduler.output import emit_json
+
+        emit_json({"post": post_id, "state": state, "deliveries": rows})
+    else:
+        _render_deliveries(rows, fmt)
+
+
+def _require_publishing(ws: Workspace, names: list[str]) -> None:
+    """Refuse channels whose type cannot publish yet (unknown ones are refused later)."""
+    from channels.registry import ADAPTERS
+    from posts.errors import UserError
+
+    for name in names:
+        ch = ws.settings.channels.get(name)
+        if ch is not None and ch.type not in ADAPTERS:
+            raise UserError(
+                f"--channels: {name} is a {ch.type} channel, which cannot publish yet"
+                f" (publishing types: {', '.join(sorted(ADAPTERS))})"
+            )
 
 
 @post_app.command("import")

@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("utm", sa.Boolean(), nullable=False, server_default=sa.true()),
         sa.Column("utm_medium", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("utm_campaign", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("slots", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("paused", sa.Boolean(), nullable=False),
         sa.Column("created", posts.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("created_by", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
