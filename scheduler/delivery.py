@@ -115,6 +115,9 @@ class Engine:
     on_error: Callable[[Claim, str], None] | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
     _batch: Session | None = field(default=None, init=False, repr=False)
+    _held_back: list[tuple[Claim, Receipt | ChannelError]] = field(
+        default_factory=list, init=False, repr=False
+    )
     _to_settle: set[int] = field(default_factory=set, init=False, repr=False)
 
     # --- one pass -----------------------------------------------------------------------
@@ -126,6 +129,7 @@ class Engine:
         it; the claim itself never takes a delivery that is late or expired.
         """
         report = Report()
+        report.add(self.record_held_back())  # before our own expired leases look dead
         report.add(self.reconcile_expired())
         report.add(self.run_due())
         report.missed += self.mark_missed()
@@ -141,14 +145,29 @@ class Engine:
         # workers never queue on the database's write lock.
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="send") as pool:
             while not self.stopping.is_set() and (claims := self.claim_due(size)):
-                outcomes = list(zip(claims, pool.map(self.publish, claims), strict=True))
-                known = [(c, o) for c, o in outcomes if isinstance(o, KNOWN_OUTCOMES)]
-                with self._one_transaction():
-                    for claim, outcome in known:
-                        report.add(self.record(claim, outcome))
-                for claim, outcome in outcomes:  # unknown ones may ask the channel first
-                    if not isinstance(outcome, KNOWN_OUTCOMES):
-                        report.add(self.record(claim, outcome))
+                self._held_back = list(zip(claims, pool.map(self.publish, claims), strict=True))
+                report.add(self.record_held_back())
+        return report
+
+    def record_held_back(self) -> Report:
+        """Record the outcomes of sends already made, keeping them if the database is away.
+
+        A daemon that lost its database mid-batch still knows what the channels said; it
+        records that when the database is back, instead of leaving the deliveries to be
+        settled as unknown outcomes (``uncertain`` on channels that cannot be asked).
+        """
+        report = Report()
+        if not self._held_back:
+            return report
+        known = [(c, o) for c, o in self._held_back if isinstance(o, KNOWN_OUTCOMES)]
+        with self._one_transaction():
+            for claim, outcome in known:
+                report.add(self.record(claim, outcome))
+        self._held_back = [(c, o) for c, o in self._held_back if (c, o) not in known]
+        while self._held_back:  # unknown ones may ask the channel first, one at a time
+            claim, outcome = self._held_back[0]
+            report.add(self.record(claim, outcome))
+            self._held_back.pop(0)
         return report
 
     # --- claim --------------------------------------------------------------------------
