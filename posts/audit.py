@@ -131,7 +131,10 @@ def chain_rows(session: Session) -> Iterator[tuple]:
     """Every event as a plain tuple in seq order, streamed (fast on 100k+ events)."""
     table = AuditEvent.__table__
     query = sa.select(*(table.c[c] for c in EXPORT_COLUMNS)).order_by(table.c.seq)
-    yield from session.connection().execution_options(yield_per=5000).execute(query)
+    # Closed even when the caller stops early (verify at the first bad event): on
+    # PostgreSQL yield_per is a server-side cursor that must not be left open.
+    with session.connection().execution_options(yield_per=5000).execute(query) as result:
+        yield from result
 
 
 def events(

@@ -92,16 +92,25 @@ def clean_environ() -> Iterator[None]:
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--database",
-        choices=("sqlite", "postgresql"),
-        default=os.environ.get("SIGNPOST_TEST_DATABASE", "sqlite"),
-        help="the engine the suite runs on (default: $SIGNPOST_TEST_DATABASE or sqlite)",
+        choices=("both", "sqlite", "postgresql"),
+        default=os.environ.get("SIGNPOST_TEST_DATABASE", "both"),
+        help="the engine(s) the suite runs on (default: $SIGNPOST_TEST_DATABASE or both:"
+        " every test that uses a database runs once on each)",
     )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run every test that uses the ``database`` fixture on the chosen engine(s)."""
+    if "database" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("--database")
+        engines = ["sqlite", "postgresql"] if chosen == "both" else [chosen]
+        metafunc.parametrize("database", engines, indirect=True)
 
 
 @pytest.fixture
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestDatabase]:
     """The test's own database: a SQLite file under tmp_path, or a fresh PostgreSQL one."""
-    if request.config.getoption("--database") == "sqlite":
+    if request.param == "sqlite":
         db = sqlite_database(tmp_path)
         yield db
         db.close()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import HELPLINE, Signpost, add_post, dump
+from tests.database import TestDatabase
 
 TEXT = f"Confidential help to stop: {HELPLINE}."
 
@@ -23,7 +24,7 @@ def state_of(signpost: Signpost, post_id: int) -> dict:
     return json.loads(signpost("bob", "post", "show", str(post_id), "--format", "json").stdout)
 
 
-def test_author_never_approves_own_post(signpost: Signpost, campaign: str, db_path: Path):
+def test_author_never_approves_own_post(signpost: Signpost, campaign: str, db_path: TestDatabase):
     post = submitted_post(signpost, actor="carol")  # carol holds author and approver
     before = dump(db_path)
     result = signpost("carol", "post", "approve", str(post["id"]))
@@ -104,7 +105,7 @@ def test_edit_of_draft_or_rejected_goes_to_draft(signpost: Signpost, campaign: s
     assert json.loads(edited.stdout)["state"] == "draft"
 
 
-def test_rejection_needs_a_comment(signpost: Signpost, campaign: str, db_path: Path):
+def test_rejection_needs_a_comment(signpost: Signpost, campaign: str, db_path: TestDatabase):
     post = submitted_post(signpost)
     missing = signpost("bob", "post", "reject", str(post["id"]))
     assert missing.exit_code == 2

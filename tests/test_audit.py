@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from hypothesis import strategies as st
 
 from posts import audit
 from tests.conftest import HELPLINE, Signpost, add_post
+from tests.database import TestDatabase
 
 
 @pytest.fixture
@@ -27,10 +27,10 @@ def history(signpost: Signpost, campaign: str) -> Signpost:
     return signpost
 
 
-def tamper(db_path: Path, *statements: str) -> None:
-    with sqlite3.connect(db_path) as conn:
-        for sql in statements:
-            conn.execute(sql)
+def tamper(db: TestDatabase, *statements: str) -> None:
+    """Run raw SQL behind Signpost's back, each statement committed on its own."""
+    for sql in statements:
+        db.execute(sql)
 
 
 def broken_at(signpost: Signpost) -> tuple[int, str]:
@@ -42,12 +42,12 @@ def broken_at(signpost: Signpost) -> tuple[int, str]:
     return verdict["bad_seq"], verdict["reason"]
 
 
-def test_changed_row(history: Signpost, db_path: Path):
+def test_changed_row(history: Signpost, db_path: TestDatabase):
     tamper(db_path, "UPDATE audit_event SET actor = 'carol' WHERE seq = 5")
     assert broken_at(history) == (5, "hash does not match the event's content")
 
 
-def test_changed_details(history: Signpost, db_path: Path):
+def test_changed_details(history: Signpost, db_path: TestDatabase):
     tamper(
         db_path,
         """UPDATE audit_event SET details = replace(details, 'Help', 'Fun')
@@ -56,22 +56,26 @@ def test_changed_details(history: Signpost, db_path: Path):
     assert broken_at(history)[0] == 3
 
 
-def test_changed_row_with_recomputed_hash_breaks_the_next_link(history: Signpost, db_path: Path):
-    with sqlite3.connect(db_path) as conn:
-        seq, time, _actor, action, subject, details, prev, _ = conn.execute(
-            "SELECT * FROM audit_event WHERE seq = 4"
-        ).fetchone()
-        forged = audit.event_hash(prev, seq, time, "carol", action, subject, json.loads(details))
-        conn.execute("UPDATE audit_event SET actor = 'carol', hash = ? WHERE seq = 4", (forged,))
+def test_changed_row_with_recomputed_hash_breaks_the_next_link(
+    history: Signpost, db_path: TestDatabase
+):
+    [(seq, time, _actor, action, subject, details, prev, _)] = db_path.execute(
+        "SELECT seq, time, actor, action, subject, details, prev_hash, hash"
+        " FROM audit_event WHERE seq = 4"
+    )
+    forged = audit.event_hash(prev, seq, time, "carol", action, subject, json.loads(details))
+    db_path.execute(
+        "UPDATE audit_event SET actor = 'carol', hash = :hash WHERE seq = 4", {"hash": forged}
+    )
     assert broken_at(history) == (5, "prev_hash does not match the previous event")
 
 
-def test_deleted_row(history: Signpost, db_path: Path):
+def test_deleted_row(history: Signpost, db_path: TestDatabase):
     tamper(db_path, "DELETE FROM audit_event WHERE seq = 3")
     assert broken_at(history) == (4, "expected seq 3, found 4")
 
 
-def test_inserted_row(history: Signpost, db_path: Path):
+def test_inserted_row(history: Signpost, db_path: TestDatabase):
     tamper(
         db_path,
         "UPDATE audit_event SET seq = seq + 100 WHERE seq >= 4",
@@ -82,7 +86,7 @@ def test_inserted_row(history: Signpost, db_path: Path):
     assert broken_at(history)[0] == 4
 
 
-def test_reordered_rows(history: Signpost, db_path: Path):
+def test_reordered_rows(history: Signpost, db_path: TestDatabase):
     tamper(
         db_path,
         "UPDATE audit_event SET seq = -1 WHERE seq = 3",

@@ -5,7 +5,6 @@ non-zero and stderr holds one line that says what was wrong (never a traceback).
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ from posts.models import AuditEvent, Campaign
 from posts.store import Store
 from posts.workflow import Actor
 from tests.conftest import CONFIG, HELPLINE, Signpost, add_post, dump
+from tests.database import TestDatabase
 
 TEXT = f"Worried about your thoughts? Confidential help: {HELPLINE}"
 CHANNELS = "bluesky, feed, mastodon, newsroom, telegram, x"
@@ -38,9 +38,16 @@ def error_line(result: Result, exit_code: int = 1) -> str:
     return lines[0].removeprefix("error: ")
 
 
-def tables(db_path: Path) -> list[str]:
-    with sqlite3.connect(db_path) as conn:
-        return [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+def has_no_tables(db: TestDatabase) -> bool:
+    """Nothing was created: no SQLite file at all, or a database without a single table."""
+    if db.path is not None and not db.path.exists():
+        return True  # (looking inside would create the file)
+    return db.tables() == []
+
+
+def where(db: TestDatabase) -> str:
+    """How messages name the database: the SQLite file, or the PostgreSQL URL."""
+    return str(db.path) if db.kind == "sqlite" else db.url
 
 
 @pytest.fixture
@@ -182,7 +189,7 @@ BAD_INPUT = [
 )
 def test_bad_input_changes_nothing(
     signpost: Signpost,
-    db_path: Path,
+    db_path: TestDatabase,
     tmp_path: Path,
     submitted: int,
     actor: str,
@@ -201,7 +208,7 @@ def test_bad_input_changes_nothing(
 
 
 def test_campaign_time_zone_that_is_a_zone_group(
-    signpost: Signpost, db_path: Path, campaign: str
+    signpost: Signpost, db_path: TestDatabase, campaign: str
 ) -> None:
     before = dump(db_path)
 
@@ -222,22 +229,27 @@ def test_unknown_user_can_still_read(signpost: Signpost, submitted: int) -> None
 
 
 @pytest.fixture
-def strict_config(tmp_path: Path) -> Path:
-    """The test config with [security] allow_actor_override = false, in its own folder."""
+def strict_config(tmp_path: Path, database: TestDatabase) -> Path:
+    """The test config with [security] allow_actor_override = false, in its own folder.
+
+    It points at the test's database, which nothing else has initialised.
+    """
     folder = tmp_path / "strict"
     folder.mkdir()
     path = folder / "config.toml"
     path.write_text(
-        CONFIG.replace("allow_actor_override = true", "allow_actor_override = false"),
+        CONFIG.replace("{database_url}", database.url).replace(
+            "allow_actor_override = true", "allow_actor_override = false"
+        ),
         encoding="utf-8",
     )
     return path
 
 
 def test_actor_override_refused_when_config_forbids_it(
-    signpost: Signpost, strict_config: Path
+    signpost: Signpost, strict_config: Path, database: TestDatabase
 ) -> None:
-    db = strict_config.parent / "signpost.db"
+    db = database
     result = signpost(None, "init", config=strict_config)  # as the OS login: allowed
     assert result.exit_code == 0, result.stderr
     before = dump(db)
@@ -253,11 +265,13 @@ def test_actor_override_refused_when_config_forbids_it(
     assert dump(db) == before
 
 
-def test_refused_init_creates_nothing(signpost: Signpost, strict_config: Path) -> None:
+def test_refused_init_creates_nothing(
+    signpost: Signpost, strict_config: Path, database: TestDatabase
+) -> None:
     result = signpost("carol", "init", config=strict_config)
 
     assert error_line(result, 3).startswith("SIGNPOST_ACTOR is set but")
-    assert tables(strict_config.parent / "signpost.db") == []
+    assert has_no_tables(database)
 
 
 # --- a database that is not initialised, and init twice --------------------------------------
@@ -277,21 +291,23 @@ def test_refused_init_creates_nothing(signpost: Signpost, strict_config: Path) -
     ids=" ".join,
 )
 def test_uninitialised_database_says_run_init(
-    signpost: Signpost, db_path: Path, args: list[str]
+    signpost: Signpost, db_path: TestDatabase, args: list[str]
 ) -> None:
     result = signpost("carol", *args)
 
-    assert error_line(result) == f"database {db_path} is not initialised: run 'signpost init' first"
-    assert not db_path.exists() or tables(db_path) == []
+    assert error_line(result) == (
+        f"database {where(db_path)} is not initialised: run 'signpost init' first"
+    )
+    assert has_no_tables(db_path)
 
 
-def test_init_twice_is_safe(initialised: Signpost, db_path: Path) -> None:
+def test_init_twice_is_safe(initialised: Signpost, db_path: TestDatabase) -> None:
     before = dump(db_path)
 
     result = initialised("carol", "init")
 
     assert result.exit_code == 0, result.stderr
-    assert result.stderr == f"database {db_path} is up to date (schema 0001)\n"
+    assert result.stderr == f"database {where(db_path)} is up to date (schema 0001)\n"
     assert dump(db_path) == before
 
 
@@ -313,15 +329,15 @@ def counts(store: Store) -> tuple[int, int]:
 
 
 @pytest.fixture
-def store(initialised: Signpost, db_path: Path) -> Iterator[Store]:
+def store(initialised: Signpost, db_path: TestDatabase) -> Iterator[Store]:
     """The initialised database, opened directly (one event: database.init)."""
-    store = Store(f"sqlite:///{db_path}")
+    store = Store(db_path.url)
     yield store
     store.close()
 
 
 def test_exception_in_transaction_keeps_no_row_and_no_audit_event(
-    store: Store, db_path: Path
+    store: Store, db_path: TestDatabase
 ) -> None:
     before = counts(store)
     assert before == (0, 1)  # the database.init event
@@ -340,7 +356,7 @@ def test_exception_in_transaction_keeps_no_row_and_no_audit_event(
     assert dump(db_path) == stored
 
 
-def test_refused_step_rolls_back_the_whole_command(store: Store, db_path: Path) -> None:
+def test_refused_step_rolls_back_the_whole_command(store: Store, db_path: TestDatabase) -> None:
     carol = Actor(name="carol", roles=("author", "approver", "admin"))
     stored = dump(db_path)
 

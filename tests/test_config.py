@@ -13,7 +13,12 @@ from typer.testing import CliRunner, Result
 from channels.registry import CHANNEL_TYPES
 from scheduler.cli import app
 from scheduler.config import load, parse_duration
-from tests.conftest import CONFIG, Signpost
+from tests.conftest import CONFIG as TEST_CONFIG
+from tests.conftest import Signpost
+
+# These tests are about reading the config file, not about the database: each writes its own
+# config with its own SQLite file beside it, whatever engine the suite runs on.
+CONFIG = TEST_CONFIG.replace("{database_url}", "sqlite:///signpost.db")
 
 runner = CliRunner()
 

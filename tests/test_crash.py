@@ -28,6 +28,7 @@ from posts.store import Store
 from posts.workflow import Actor
 from scheduler.clock import SystemClock
 from scheduler.config import load
+from tests.database import TestDatabase
 from tests.test_daemon import SECRET, Receiver, Workspace
 
 DELIVERIES = 200
@@ -75,11 +76,11 @@ def claims_of(ws: Workspace, pid: int) -> int:
 
 
 def test_sigkill_twenty_times_loses_and_duplicates_nothing(
-    tmp_path: Path, record_property: pytest.RecordProperty
+    tmp_path: Path, database: TestDatabase, record_property: pytest.RecordProperty
 ):
     rng = random.Random(SEED)
     with Receiver(SECRET, delay=RECEIVER_DELAY, seed=SEED) as receiver:
-        ws = Workspace.create(tmp_path, receiver)
+        ws = Workspace.create(tmp_path, receiver, database)
         try:
             schedule_many(ws, ws.approved_post(), DELIVERIES)
             assert states(ws) == {"pending": DELIVERIES}

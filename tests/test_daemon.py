@@ -1,5 +1,6 @@
-"""The daemon as systemd runs it: a real ``signpost daemon`` process, a real SQLite file, and a
-loopback Standard Webhooks receiver that verifies every signature it is sent.
+"""The daemon as systemd runs it: a real ``signpost daemon`` process, a real database (the
+test's SQLite file or PostgreSQL database), and a loopback Standard Webhooks receiver that
+verifies every signature it is sent.
 
 alice writes and schedules, bob approves, through the CLI in this process; the daemon is
 another process, so everything it learns comes from the database. Posts are due a second
@@ -13,9 +14,9 @@ import base64
 import json
 import os
 import random
+import re
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -30,12 +31,14 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 from typer.testing import CliRunner, Result
 
 from scheduler.cli import app
 from scheduler.clock import SystemClock
+from tests.database import TestDatabase
 
 SIGNPOST = Path(sys.executable).parent / "signpost"
 SECRET_ENV = "SIGNPOST_TEST_HOOK_SECRET"
@@ -45,7 +48,7 @@ SERVING = "health and metrics on"  # the daemon's log line once it is up
 
 CONFIG = """\
 [database]
-url = "sqlite:///signpost.db"
+url = "{database_url}"
 
 [security]
 allow_actor_override = true
@@ -268,20 +271,22 @@ class Workspace:
     health: str
     runner: CliRunner = field(default_factory=CliRunner)
     started: list[DaemonProcess] = field(default_factory=list)
-
-    @property
-    def db(self) -> Path:
-        return self.config.parent / "signpost.db"
+    database: TestDatabase | None = None  # the test's database, which the config points at
 
     @classmethod
-    def create(cls, folder: Path, receiver: Receiver) -> Workspace:
+    def create(cls, folder: Path, receiver: Receiver, database: TestDatabase) -> Workspace:
         health = f"127.0.0.1:{free_port()}"
         config = folder / "config.toml"
         config.write_text(
-            CONFIG.format(health=health, url=receiver.url, secret_env=SECRET_ENV),
+            CONFIG.format(
+                database_url=database.url,
+                health=health,
+                url=receiver.url,
+                secret_env=SECRET_ENV,
+            ),
             encoding="utf-8",
         )
-        ws = cls(config=config, receiver=receiver, health=health)
+        ws = cls(config=config, receiver=receiver, health=health, database=database)
         ws.ok("alice", "init")
         ws.ok("alice", "campaign", "add", "helpline", "--name", "Helpline")
         return ws
@@ -318,12 +323,16 @@ class Workspace:
 
     # what is stored
 
-    def rows(self, sql: str, *params: Any) -> list[sqlite3.Row]:
-        with closing(sqlite3.connect(self.db, timeout=30)) as conn:
-            conn.row_factory = sqlite3.Row
-            return conn.execute(sql, params).fetchall()
+    def rows(self, sql: str, *params: Any) -> list[dict[str, Any]]:
+        """Rows as dicts, read on either engine; ``?`` placeholders take ``params`` in order."""
+        assert self.database is not None
+        names = iter(range(len(params)))
+        query = re.sub(r"\?", lambda _m: f":p{next(names)}", sql)
+        with self.database.engine.connect() as conn:
+            result = conn.execute(sa.text(query), {f"p{i}": v for i, v in enumerate(params)})
+            return [dict(row._mapping) for row in result]
 
-    def delivery(self, delivery_id: int) -> sqlite3.Row:
+    def delivery(self, delivery_id: int) -> dict[str, Any]:
         (row,) = self.rows("SELECT * FROM delivery WHERE id = ?", delivery_id)
         return row
 
@@ -388,8 +397,8 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, receiver: Receiver) -> Iterator[Workspace]:
-    ws = Workspace.create(tmp_path, receiver)
+def workspace(tmp_path: Path, receiver: Receiver, database: TestDatabase) -> Iterator[Workspace]:
+    ws = Workspace.create(tmp_path, receiver, database)
     try:
         yield ws
     finally:
@@ -473,12 +482,18 @@ def test_pause_and_resume_from_another_process_reach_the_running_daemon(
     assert daemon.terminate() == 0
 
 
-def test_health_and_metrics_after_a_server_error(tmp_path: Path):
+def test_health_and_metrics_after_a_server_error(tmp_path: Path, database: TestDatabase):
     with Receiver(SECRET, answers=(500,)) as receiver:
-        workspace = Workspace.create(tmp_path, receiver)
+        workspace = Workspace.create(tmp_path, receiver, database)
         try:
             daemon = workspace.start()
             daemon.wait_serving()
+            # /healthz is ok once the daemon has synced with the database, which may come
+            # just after the log line (PostgreSQL's first connection is slower than SQLite's).
+            daemon.wait_for(
+                "/healthz to be ok after the first sync",
+                lambda: workspace.get("/healthz").status_code == 200,
+            )
             health = workspace.get("/healthz")
             assert health.status_code == 200
             assert health.headers["content-type"] == "application/json"
@@ -506,9 +521,11 @@ def test_health_and_metrics_after_a_server_error(tmp_path: Path):
             workspace.reap()
 
 
-def test_sigterm_lets_the_send_in_flight_finish_then_exits_0(tmp_path: Path):
+def test_sigterm_lets_the_send_in_flight_finish_then_exits_0(
+    tmp_path: Path, database: TestDatabase
+):
     with Receiver(SECRET, delay=(0.8, 0.8)) as receiver:
-        workspace = Workspace.create(tmp_path, receiver)
+        workspace = Workspace.create(tmp_path, receiver, database)
         try:
             daemon = workspace.start()
             daemon.wait_serving()

@@ -2,14 +2,13 @@
 
 The channels here are fakes that implement the Channel protocol (STYLE §4): they record every
 publish with its idempotency key and answer with a scripted outcome. Everything else is real:
-the SQLite file, the claims, the audit chain.
+the database (SQLite or PostgreSQL), the claims, the audit chain.
 """
 
 from __future__ import annotations
 
 import json
 import random
-import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from scheduler.clock import FrozenClock
 from scheduler.config import DaemonSettings, load
 from scheduler.delivery import Engine, backoff
 from tests.conftest import HELPLINE, Signpost, add_post
+from tests.database import TestDatabase
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TEXT = f"Confidential help to stop: {HELPLINE}."
@@ -168,14 +168,14 @@ def post_state(cli: Signpost, post_id: int) -> str:
     return json.loads(cli("bob", "post", "show", str(post_id), "--format", "json").stdout)["state"]
 
 
-def actions(db_path: Path, subject: str) -> list[str]:
-    with sqlite3.connect(db_path) as conn:
-        return [
-            r[0]
-            for r in conn.execute(
-                "SELECT action FROM audit_event WHERE subject = ? ORDER BY seq", (subject,)
-            )
-        ]
+def actions(db: TestDatabase, subject: str) -> list[str]:
+    return [
+        r[0]
+        for r in db.execute(
+            "SELECT action FROM audit_event WHERE subject = :subject ORDER BY seq",
+            {"subject": subject},
+        )
+    ]
 
 
 def test_sends_on_time_once_and_records_the_receipt(cli, engine, clock, hook, db_path):
@@ -212,8 +212,7 @@ def test_edit_after_approval_stops_it_even_if_the_state_says_pending(
     cli("alice", "post", "edit", str(post_id), "--text", TEXT + " New words.")
     # Someone forces the delivery back to pending behind Signpost's back: the claim still
     # checks the approved hash against the current revision.
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("UPDATE delivery SET state = 'pending' WHERE id = ?", (d["id"],))
+    db_path.execute("UPDATE delivery SET state = 'pending' WHERE id = :id", {"id": d["id"]})
     clock.advance(timedelta(minutes=2))
     assert engine.tick().sent == 0
     assert hook.sent == []

@@ -5,7 +5,6 @@ their head revision, and the migrated schema is exactly what the SQLModel tables
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -16,6 +15,7 @@ from sqlmodel import SQLModel
 
 import posts.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from posts.store import MIGRATIONS, SCHEMA_REVISION, Store
+from tests.database import TestDatabase
 
 DESIGN_TABLES = {
     "campaign",
@@ -30,11 +30,12 @@ DESIGN_TABLES = {
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """A store on an empty (zero-byte) SQLite file."""
-    path = tmp_path / "empty.db"
-    path.touch()
-    store = Store(f"sqlite:///{path}")
+def store(database: TestDatabase) -> Iterator[Store]:
+    """A store on an empty database: a zero-byte SQLite file, or a fresh PostgreSQL one."""
+    if database.path is not None:
+        database.path.touch()
+    assert database.tables() == []
+    store = Store(database.url)
     yield store
     store.close()
 

@@ -10,6 +10,7 @@ import pytest
 
 from scheduler.clock import FrozenClock
 from tests.conftest import HELPLINE, Signpost, add_post, dump
+from tests.database import TestDatabase
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TEXT = f"Confidential help to stop: {HELPLINE}."
@@ -102,7 +103,7 @@ def test_when_is_read_in_the_campaign_zone(at: Signpost, initialised, tz, wall, 
     ],
 )
 def test_dst_gap_and_fold_are_refused_with_both_readings(
-    at: Signpost, initialised, db_path: Path, tz, wall, words, readings
+    at: Signpost, initialised, db_path: TestDatabase, tz, wall, words, readings
 ):
     at("carol", "campaign", "add", "stop-it-now", "--name", "S", "--tz", tz)
     post = add_post(at, TEXT)
@@ -132,7 +133,7 @@ def test_the_suggested_reading_is_accepted(at: Signpost, campaign: str):
     ],
 )
 def test_bad_schedules_change_nothing(
-    at: Signpost, campaign: str, db_path: Path, args, code, message
+    at: Signpost, campaign: str, db_path: TestDatabase, args, code, message
 ):
     post = add_post(at, TEXT)
     before = dump(db_path)
@@ -146,7 +147,7 @@ def test_bad_schedules_change_nothing(
 
 
 def test_over_long_for_the_scheduled_channel_is_refused(
-    campaign: str, config_file: Path, db_path: Path
+    campaign: str, config_file: Path, db_path: TestDatabase
 ):
     from posts import deliveries, workflow
     from posts.errors import PolicyRefused
@@ -247,7 +248,7 @@ def test_pause_holds_and_resume_releases(at: Signpost, campaign: str):
     assert "pause" in actions and "resume" in actions
 
 
-def test_pause_needs_a_reason_and_a_known_scope(at: Signpost, campaign: str, db_path: Path):
+def test_pause_needs_a_reason_and_a_known_scope(at: Signpost, campaign: str, db_path: TestDatabase):
     before = dump(db_path)
     assert at("carol", "pause", "--reason", " ").exit_code == 1
     unknown = at("carol", "pause", "--campaign", "nope", "--reason", "x")

@@ -21,6 +21,7 @@ from scheduler.cli import app
 from scheduler.clock import FrozenClock
 from scheduler.delivery import Engine
 from scheduler.workspace import Workspace, make_engine
+from tests.database import TestDatabase
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.mastodon import FakeMastodon
 from tests.fakes.slack import FakeSlack
@@ -33,7 +34,13 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def six(tmp_path: Path, synapse: Synapse, bluesky_pds: BlueskyPds, monkeypatch):
+def six(
+    tmp_path: Path,
+    database: TestDatabase,
+    synapse: Synapse,
+    bluesky_pds: BlueskyPds,
+    monkeypatch: pytest.MonkeyPatch,
+):
     """A workspace whose config names all six channels, each reachable on loopback."""
     matrix_user = synapse.register(f"force{tmp_path.name[-12:].replace('_', '')}", "pw")
     room = synapse.create_room(matrix_user["access_token"], "Stop It Now")
@@ -58,6 +65,9 @@ def six(tmp_path: Path, synapse: Synapse, bluesky_pds: BlueskyPds, monkeypatch):
         config = tmp_path / "config.toml"
         config.write_text(
             f"""
+[database]
+url = "{database.url}"
+
 [security]
 allow_actor_override = true
 [users.alice]

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 from tests.conftest import HELPLINE, Signpost, add_post
+from tests.database import TestDatabase
 
 TEXT = f"Worried about what you look at online? Confidential help: {HELPLINE}."
 
 
-def test_draft_to_approved_by_a_second_person(signpost: Signpost, campaign: str, db_path: Path):
+def test_draft_to_approved_by_a_second_person(
+    signpost: Signpost, campaign: str, db_path: TestDatabase
+):
     post = add_post(signpost, TEXT, "--link", "https://www.stopitnow.org.uk/")
     assert post["state"] == "draft"
     assert post["author"] == "alice"
@@ -34,11 +36,10 @@ def test_draft_to_approved_by_a_second_person(signpost: Signpost, campaign: str,
     assert shown["state"] == "approved"
     assert shown["approvals"] == ["bob"]
 
-    with sqlite3.connect(db_path) as conn:
-        rows = conn.execute(
-            "SELECT approver, decision, content_hash FROM approval WHERE post_id = ?",
-            (post["id"],),
-        ).fetchall()
+    rows = db_path.execute(
+        "SELECT approver, decision, content_hash FROM approval WHERE post_id = :post",
+        {"post": post["id"]},
+    )
     assert rows == [("bob", "approve", post["content_hash"])]
 
     log = signpost("bob", "audit", "log", "--post", str(post["id"]), "--format", "json")
