@@ -7,7 +7,6 @@ live in ``scheduler/delivery.py`` but use the same readiness condition (``posts.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,18 +16,13 @@ from sqlmodel import Session, col, select
 
 from posts import audit, holds
 from posts.errors import PolicyRefused, UserError
-from posts.models import Campaign, Delivery, DeliveryState, Pause, Post, PostState
+from posts.models import Campaign, Delivery, DeliveryState, Pause, Post, PostState, new_key
 from posts.rules import ChannelLike, check
 from posts.workflow import WRITER_ROLES, Actor, campaign_rules, content_of, current_revision
 
 OPERATOR_ROLES = ("author", "approver", "admin")
 UNSCHEDULABLE = (PostState.cancelled,)
 RETRYABLE = (DeliveryState.failed, DeliveryState.missed, DeliveryState.uncertain)
-
-
-def new_key() -> str:
-    """A fresh idempotency key: fixed at creation, unique across databases, no dots."""
-    return f"sp-{uuid.uuid4().hex}"
 
 
 def schedule(
@@ -304,6 +298,7 @@ def delivery_dict(delivery: Delivery, campaign: str | None = None) -> dict[str, 
         "remote_url": delivery.remote_url,
         "last_error": delivery.last_error,
         "idempotency_key": delivery.idempotency_key,
+        "notice": delivery.notice,
         "created": delivery.created.isoformat(),
         "updated": delivery.updated.isoformat(),
     }
@@ -330,13 +325,20 @@ def list_deliveries(
     end: datetime | None = None,
     limit: int | None = None,
     newest_first: bool = True,
-) -> list[tuple[Delivery, str, str]]:
-    """Deliveries with their campaign's slug and time zone, filtered."""
+    notices: bool = True,
+) -> list[tuple[Delivery, str | None, str | None]]:
+    """Deliveries with their campaign's slug and time zone, filtered.
+
+    Notifications to the team (no post, no campaign) are included unless ``notices`` is
+    false, so one that failed is as visible as a post that did.
+    """
     query = (
         select(Delivery, Campaign.slug, Campaign.tz)
-        .join(Post, Post.id == Delivery.post_id)
-        .join(Campaign, Campaign.id == Post.campaign_id)
+        .outerjoin(Post, Post.id == Delivery.post_id)
+        .outerjoin(Campaign, Campaign.id == Post.campaign_id)
     )
+    if not notices:
+        query = query.where(Delivery.notice.is_(None))
     if state:
         if state not in DeliveryState.__members__:
             raise UserError(

@@ -61,8 +61,12 @@ def paused_clause() -> sa.ColumnElement[bool]:
 
 
 def ready_clause() -> sa.ColumnElement[bool]:
-    """True for a delivery that may be sent when due."""
-    return approved_clause() & ~paused_clause()
+    """True for a delivery that may be sent when due.
+
+    A notification to the team (``notice``) is always ready: it is Signpost's own message
+    to its own channel, not a post, and a pause of public posting must not silence it.
+    """
+    return Delivery.notice.is_not(None) | (approved_clause() & ~paused_clause())
 
 
 def refresh(
@@ -129,8 +133,10 @@ def cancel_waiting(session: Session, now: datetime, actor: str, post_id: int) ->
     return list(ids)
 
 
-def settle_post(session: Session, now: datetime, actor: str, post_id: int) -> None:
+def settle_post(session: Session, now: datetime, actor: str, post_id: int | None) -> None:
     """Mark a post published (or partly) once every one of its deliveries has ended."""
+    if post_id is None:  # a notification: no post to settle
+        return
     states = session.exec(select(Delivery.state).where(Delivery.post_id == post_id)).all()
     if not states or any(s not in ENDED for s in states):
         return

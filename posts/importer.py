@@ -22,9 +22,9 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from posts import audit, deliveries, workflow
+from posts import audit, workflow
 from posts.errors import SignpostError, UserError
-from posts.models import Campaign, Delivery, DeliveryState, Post, PostState, Revision
+from posts.models import Campaign, Delivery, DeliveryState, Post, PostState, Revision, new_key
 from posts.rules import ChannelLike, Content, check
 
 REQUIRED = ("text", "at", "channels")
@@ -264,7 +264,7 @@ def apply(
                 for post_id, row, digest in zip(ids, batch, hashes, strict=True)
             ],
         )
-        keys = [[deliveries.new_key() for _ in row.channels] for row in batch]
+        keys = [[new_key() for _ in row.channels] for row in batch]
         session.execute(
             planned.insert(),
             [

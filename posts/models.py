@@ -7,6 +7,7 @@ The audit log keeps its time as the exact ISO string that was hashed.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
@@ -33,6 +34,11 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def new_key() -> str:
+    """A fresh idempotency key: fixed at creation, unique across databases, no dots."""
+    return f"sp-{uuid.uuid4().hex}"
 
 
 class PostState(StrEnum):
@@ -129,7 +135,11 @@ class Approval(SQLModel, table=True):
 
 
 class Delivery(SQLModel, table=True):
-    """One post to one channel at one time, with the key that makes sending it idempotent."""
+    """One post to one channel at one time, with the key that makes sending it idempotent.
+
+    A notification to the team (``[notify]``) is a delivery too, with ``notice`` instead of a
+    post, so it goes through the same claim, adapters and audit as everything else.
+    """
 
     __table_args__ = (
         sa.Index("ix_delivery_state_due", "state", "due"),
@@ -137,7 +147,9 @@ class Delivery(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    post_id: int = Field(foreign_key="post.id", index=True)
+    post_id: int | None = Field(default=None, foreign_key="post.id", index=True)
+    notice: str | None = None  # a notification's text (then post_id is None)
+    event: str | None = None  # which event a notification reports
     channel: str
     due: datetime = Field(sa_type=UTCDateTime)
     expires: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -21,9 +21,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session, col, func, select
 
-from posts import audit, holds
+from posts import audit, holds, notices
 from posts.errors import PolicyRefused, UserError
 from posts.models import Approval, Campaign, Delivery, DeliveryState, Post, PostState, Revision
+from posts.notices import NotifyPolicy
 from posts.rules import CampaignRules, ChannelLike, Content, Problem, check
 
 WRITER_ROLES = ("author", "admin")
@@ -389,14 +390,27 @@ def submit_post(
     *,
     post: Post,
     channels: Mapping[str, ChannelLike],
+    notify: NotifyPolicy | None = None,
 ) -> Post:
-    """Send a draft for approval, if it passes every content rule."""
+    """Send a draft for approval, if it passes every content rule (and tell the approvers)."""
     actor.require(WRITER_ROLES, "submit posts")
     if post.state != PostState.draft:
         hint = " (edit it first)" if post.state == PostState.rejected else ""
         raise PolicyRefused(f"post {post.id} is {post.state}, only a draft can be submitted{hint}")
     _refuse_problems(post, problems(session, post, channels), "submitted")
-    return _transition(session, actor, now, post, PostState.submitted, "post.submit")
+    _transition(session, actor, now, post, PostState.submitted, "post.submit")
+    campaign = session.get(Campaign, post.campaign_id)
+    words = " ".join(current_revision(session, post).text.split())
+    notices.notify(
+        session,
+        now,
+        notify,
+        "approval_requested",
+        f"Post {post.id} ({campaign.slug}) by {actor.name} awaits approval:"
+        f' "{words[:100]}". Approve with: signpost post approve {post.id}',
+        actor.name,
+    )
+    return post
 
 
 def post_authors(session: Session, post: Post) -> set[str]:

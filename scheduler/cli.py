@@ -744,7 +744,12 @@ def post_submit(ctx: typer.Context, post_id: PostId, fmt: FormatOpt = Format.tab
         fmt,
         "submitted",
         lambda s, ws, p: workflow.submit_post(
-            s, ws.actor(), ws.clock.now(), post=p, channels=ws.settings.channels
+            s,
+            ws.actor(),
+            ws.clock.now(),
+            post=p,
+            channels=ws.settings.channels,
+            notify=ws.settings.notify,
         ),
     )
 
@@ -853,7 +858,7 @@ def _delivery_rows(rows: list) -> list[dict[str, Any]]:
     out = []
     for delivery, slug, tz in rows:
         data = delivery_dict(delivery, slug)
-        data["due_local"] = local(delivery.due, tz)
+        data["due_local"] = local(delivery.due, tz or "UTC")
         out.append(data)
     return out
 
@@ -1089,6 +1094,18 @@ def post_import(
                     submit=submit,
                     progress=lambda n: progress.advance(task, n),
                 )
+            if submit and summary["ids"]:
+                from posts import notices
+
+                notices.notify(
+                    session,
+                    now,
+                    ws.settings.notify,
+                    "approval_requested",
+                    f"{actor.name} imported {len(summary['ids'])} post(s) from {file.name} and"
+                    " submitted them for approval: signpost post list --state submitted",
+                    actor.name,
+                )
     verb = "would import" if dry_run else "imported"
     state = "submitted" if submit else "drafts"
     _say(
@@ -1251,7 +1268,9 @@ def calendar(
         if finish <= begin:
             raise UserError("--to must be after --from")
         rows = _delivery_rows(
-            deliveries.list_deliveries(session, start=begin, end=finish, newest_first=False)
+            deliveries.list_deliveries(
+                session, start=begin, end=finish, newest_first=False, notices=False
+            )
         )
         texts = deliveries.texts_of(session, [r["post"] for r in rows])
     for row in rows:

@@ -17,6 +17,7 @@ from typing import Any
 
 from channels.registry import CHANNEL_TYPES, PATH_KEYS, known_keys
 from posts.errors import ConfigError
+from posts.notices import EVENTS, NotifyPolicy
 from posts.workflow import ApprovalPolicy, is_time_zone
 
 BUILT_IN_ROLES = ("admin", "approver", "author")
@@ -58,6 +59,7 @@ class Settings:
     default_tz: str = "Europe/London"
     users: dict[str, tuple[str, ...]] = field(default_factory=dict)
     channels: dict[str, ChannelSettings] = field(default_factory=dict)
+    notify: NotifyPolicy = field(default_factory=NotifyPolicy)
 
     def roles_of(self, user: str) -> tuple[str, ...] | None:
         """The user's roles, or None for a user the config does not know."""
@@ -139,13 +141,23 @@ class _Reader:
         return value
 
     def settings(self, raw: dict[str, Any]) -> Settings:
-        top = {"database", "daemon", "approval", "security", "defaults", "users", "channels"}
+        top = {
+            "database",
+            "daemon",
+            "approval",
+            "security",
+            "defaults",
+            "users",
+            "channels",
+            "notify",
+        }
         for key in raw:
             if key not in top:
                 raise ConfigError(
                     f"{self.path}: unknown key '{key}' (known: {', '.join(sorted(top))})"
                 )
         approval = self.approval(raw)
+        channels = self.channels(raw)
         security = self.table(raw, "security", {"allow_actor_override"})
         defaults = self.table(raw, "defaults", {"tz"})
         tz = self.typed(defaults.get("tz", "Europe/London"), "[defaults] tz", str, "a time zone")
@@ -163,8 +175,25 @@ class _Reader:
             ),
             default_tz=tz,
             users=self.users(raw, approval),
-            channels=self.channels(raw),
+            channels=channels,
+            notify=self.notify(raw, channels),
         )
+
+    def notify(self, raw: dict[str, Any], channels: dict[str, ChannelSettings]) -> NotifyPolicy:
+        n = self.table(raw, "notify", {"channel", "events"})
+        if not n:
+            return NotifyPolicy()
+        channel = self.typed(n.get("channel"), "[notify] channel", str, "a channel name")
+        if channel not in channels:
+            raise self.fail(
+                "[notify] channel",
+                f"one of the configured channels ({', '.join(sorted(channels)) or 'none'})",
+                channel,
+            )
+        events = n.get("events", list(EVENTS))
+        if not isinstance(events, list) or any(e not in EVENTS for e in events):
+            raise self.fail("[notify] events", f"a list of {', '.join(EVENTS)}", events)
+        return NotifyPolicy(channel=channel, events=frozenset(events))
 
     def time_zone(self, name: str, key: str) -> None:
         if not is_time_zone(name):

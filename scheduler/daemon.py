@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import select
 
-from posts import audit
+from posts import audit, notices
 from posts.models import Delivery, DeliveryState, Heartbeat
 from posts.store import DatabaseUnreachable
 from scheduler.delivery import CLAIMABLE, Claim, Engine, Report
@@ -150,7 +150,7 @@ class Daemon:
                 self.http.shutdown()
                 self.http.server_close()
             try:
-                self._audit("daemon.stop", {"sent": totals.sent})
+                self._stopped(totals)
             except DatabaseUnreachable as exc:
                 log.error("could not record the stop: %s", exc)
             log.info("daemon stopped: %s", totals)
@@ -218,6 +218,29 @@ class Daemon:
             )
         beat.last_beat = now
         session.add(beat)
+
+    def _stopped(self, totals: Report) -> None:
+        """Record the stop and tell the team (another daemon, or this one's next start,
+        sends the notification)."""
+        now = self.engine.clock.now()
+        with self.engine.store.transaction() as session:
+            audit.record(
+                session,
+                now=now,
+                actor=self.engine.owner,
+                action="daemon.stop",
+                subject="daemon",
+                details={"sent": totals.sent},
+            )
+            notices.notify(
+                session,
+                now,
+                self.engine.notify,
+                "daemon_stopped",
+                f"Signpost daemon {self.engine.owner} stopped after sending {totals.sent}"
+                " deliveries. If no other daemon runs, nothing will be published.",
+                self.engine.owner,
+            )
 
     def _audit(self, action: str, details: dict[str, Any]) -> None:
         with self.engine.store.transaction() as session:

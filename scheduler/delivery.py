@@ -40,8 +40,9 @@ from channels.base import (
     TransientError,
 )
 from channels.utm import tag, tag_text
-from posts import audit, holds, workflow
+from posts import audit, holds, notices, workflow
 from posts.models import Campaign, Delivery, DeliveryState, Post, Revision
+from posts.notices import NotifyPolicy
 from posts.store import Store
 from scheduler.clock import Clock
 from scheduler.config import DaemonSettings
@@ -114,6 +115,7 @@ class Engine:
     on_sent: Callable[[Claim, Receipt, datetime], None] | None = None
     on_error: Callable[[Claim, str], None] | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
+    notify: NotifyPolicy = field(default_factory=NotifyPolicy)
     _batch: Session | None = field(default=None, init=False, repr=False)
     _held_back: list[tuple[Claim, Receipt | ChannelError]] = field(
         default_factory=list, init=False, repr=False
@@ -231,10 +233,10 @@ class Engine:
         self, session: Session, ids: Iterable[int], claimed_at: Mapping[int, datetime]
     ) -> list[Claim]:
         rows = session.exec(
-            select(Delivery, Revision, Campaign)
-            .join(Post, Post.id == Delivery.post_id)
-            .join(Revision, (Revision.post_id == Post.id) & (Revision.number == Post.revision))
-            .join(Campaign, Campaign.id == Post.campaign_id)
+            select(Delivery, Revision, Campaign)  # outer: a notification has no post
+            .outerjoin(Post, Post.id == Delivery.post_id)
+            .outerjoin(Revision, (Revision.post_id == Post.id) & (Revision.number == Post.revision))
+            .outerjoin(Campaign, Campaign.id == Post.campaign_id)
             .where(Delivery.id.in_(list(ids)))
             .order_by(Delivery.due, Delivery.id)
         ).all()
@@ -245,15 +247,24 @@ class Engine:
                 channel=d.channel,
                 attempts=d.attempts,
                 due=d.due,
-                content_hash=rev.content_hash,
+                content_hash=rev.content_hash if rev is not None else "",
                 claimed_at=claimed_at[d.id],
                 message=self._message(d, rev, campaign),
             )
             for d, rev, campaign in rows
         ]
 
-    def _message(self, delivery: Delivery, revision: Revision, campaign: Campaign) -> Message:
+    def _message(
+        self, delivery: Delivery, revision: Revision | None, campaign: Campaign | None
+    ) -> Message:
         """What goes out: the channel's text, its links tagged with UTM unless turned off."""
+        if delivery.notice is not None:
+            return Message(
+                text=delivery.notice,
+                idempotency_key=delivery.idempotency_key,
+                title=f"Signpost: {(delivery.event or 'notice').replace('_', ' ')}",
+                delivery_id=delivery.id,
+            )
         channel = self.channels.get(delivery.channel)
         utm = (
             workflow.campaign_rules(campaign).utm_for(channel.type)
@@ -342,7 +353,12 @@ class Engine:
                 yield session
 
     def _finish(
-        self, claim: Claim, values: dict[str, Any], action: str, details: dict[str, Any]
+        self,
+        claim: Claim,
+        values: dict[str, Any],
+        action: str,
+        details: dict[str, Any],
+        notice: tuple[str, str] | None = None,
     ) -> bool:
         """Write the outcome if we still hold the lease; False if another daemon took it."""
         now = self.clock.now()
@@ -374,6 +390,8 @@ class Engine:
                 holds.settle_post(session, now, self.owner, claim.post_id)
             else:
                 self._to_settle.add(claim.post_id)
+            if notice is not None and claim.post_id is not None:  # notices never notify
+                notices.notify(session, now, self.notify, *notice, self.owner)
         return True
 
     def _record_sent(self, claim: Claim, receipt: Receipt) -> Report:
@@ -438,6 +456,11 @@ class Engine:
             {"state": DeliveryState.failed, "last_error": error},
             "delivery.failed",
             {"error": error},
+            notice=(
+                "delivery_failed",
+                f"Delivery {claim.delivery_id} of post {claim.post_id} to {claim.channel}"
+                f" failed: {error}. Fix it, then: signpost deliveries retry {claim.delivery_id}",
+            ),
         )
         if ok:
             log.error("delivery %s to %s failed: %s", claim.delivery_id, claim.channel, error)
@@ -450,6 +473,12 @@ class Engine:
             {"state": DeliveryState.uncertain, "last_error": error},
             "delivery.uncertain",
             {"error": error},
+            notice=(
+                "delivery_uncertain",
+                f"Delivery {claim.delivery_id} of post {claim.post_id} to {claim.channel} may"
+                f" or may not have gone out ({error}). Check {claim.channel}, then: signpost"
+                f" deliveries resolve {claim.delivery_id} --sent URL (or --not-sent)",
+            ),
         )
         if ok:
             log.error(
@@ -563,6 +592,17 @@ class Engine:
                     },
                 )
                 holds.settle_post(session, now, self.owner, post_id)
+                if post_id is not None:  # a notice that is missed does not notify
+                    notices.notify(
+                        session,
+                        now,
+                        self.notify,
+                        "delivery_missed",
+                        f"Delivery {delivery_id} of post {post_id} to {channel} was missed"
+                        f" ({reason}); it will not go out late. To send it anyway:"
+                        f" signpost deliveries retry {delivery_id}",
+                        self.owner,
+                    )
                 log.warning("delivery %s to %s missed: %s", delivery_id, channel, reason)
         return len(rows)
 

@@ -79,4 +79,5 @@ def make_engine(ws: Workspace, client: httpx.Client, owner: str) -> Engine:
         clock=ws.clock,
         channels=open_channels(ws.settings, ws.clock, client),
         owner=owner,
+        notify=ws.settings.notify,
     )

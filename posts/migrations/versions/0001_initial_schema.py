@@ -122,7 +122,9 @@ def upgrade() -> None:
     op.create_table(
         "delivery",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("post_id", sa.Integer(), nullable=False),
+        sa.Column("post_id", sa.Integer(), nullable=True),
+        sa.Column("notice", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("event", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("due", posts.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("expires", posts.models.UTCDateTime(timezone=True), nullable=True),

@@ -1,0 +1,189 @@
+"""Notifications to the team: queued with the event, sent by the engine exactly once."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from scheduler.clock import FrozenClock
+from scheduler.config import DaemonSettings
+from scheduler.delivery import Engine
+from scheduler.workspace import Workspace, open_channels
+from tests.conftest import CONFIG, HELPLINE, add_post
+from tests.database import TestDatabase
+from tests.peers import WebhookReceiver
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def team(
+    tmp_path: Path,
+    database: TestDatabase,
+    webhook_receiver: WebhookReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """A workspace whose posts and notifications both go to a loopback receiver."""
+    monkeypatch.setenv("SIGNPOST_TEST_WEBHOOK_SECRET", SECRET)
+    config = tmp_path / "config.toml"
+    text = CONFIG.replace("{database_url}", database.url).replace(
+        'url = "http://127.0.0.1:9/hook"', f'url = "{webhook_receiver.url}/newsroom"'
+    )
+    text += f"""
+[channels.team]
+type = "webhook"
+url = "{webhook_receiver.url}/team"
+token_env = "SIGNPOST_TEST_WEBHOOK_SECRET"
+
+[notify]
+channel = "team"
+"""
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+def run(signpost, config, clock, actor, *args):
+    result = signpost(actor, *args, obj={"clock": clock}, config=config)
+    assert result.exit_code in (0, 3), result.stderr
+    return result
+
+
+def engine_for(config: Path, clock: FrozenClock, client: httpx.Client) -> tuple[Engine, Workspace]:
+    ws = Workspace.open(config, clock)
+    engine = Engine(
+        store=ws.store,
+        settings=DaemonSettings(max_attempts=1),
+        clock=clock,
+        channels=open_channels(ws.settings, clock, client),
+        owner="daemon:test",
+        rng=random.Random(1),
+        notify=ws.settings.notify,
+    )
+    return engine, ws
+
+
+def sent_to(receiver: WebhookReceiver, path: str) -> list[dict]:
+    return [json.loads(r.body)["data"] for r in receiver.requests if r.path == path]
+
+
+def test_approval_requested_and_failed_delivery_reach_the_team_once(
+    signpost, team, webhook_receiver
+):
+    clock = FrozenClock(NOW)
+    run(signpost, team, clock, "carol", "init")
+    run(signpost, team, clock, "carol", "campaign", "add", "stop-it-now", "--name", "S")
+    post = add_post(
+        lambda *a, **k: signpost(*a, obj={"clock": clock}, config=team, **k), f"Help: {HELPLINE}"
+    )
+    run(signpost, team, clock, "alice", "post", "submit", str(post["id"]))
+    run(signpost, team, clock, "bob", "post", "approve", str(post["id"]))
+    run(
+        signpost,
+        team,
+        clock,
+        "alice",
+        "post",
+        "schedule",
+        str(post["id"]),
+        "--at",
+        "+1m",
+        "--channels",
+        "newsroom",
+    )
+
+    with httpx.Client() as client:
+        engine, ws = engine_for(team, clock, client)
+        assert engine.tick().sent == 1  # the approval request, due at once
+        [asked] = sent_to(webhook_receiver, "/team")
+        assert asked["text"].startswith(f"Post {post['id']} (stop-it-now) by alice awaits")
+        assert asked["post"] is None
+
+        clock.advance(timedelta(minutes=1))
+        webhook_receiver.respond(410)  # the newsroom endpoint is gone: a permanent failure
+        report = engine.tick()
+        assert report.failed == 1
+        engine.tick()
+        engine.tick()
+        ws.store.close()
+    texts = [d["text"] for d in sent_to(webhook_receiver, "/team")]
+    assert len(texts) == 2  # each notification exactly once
+    assert "failed" in texts[1] and "deliveries retry" in texts[1]
+    listed = json.loads(
+        run(signpost, team, clock, "bob", "deliveries", "list", "--format", "json").stdout
+    )
+    notices = [d for d in listed if d["notice"]]
+    assert {d["state"] for d in notices} == {"sent"}
+    log = json.loads(
+        run(
+            signpost, team, clock, "bob", "audit", "log", "--limit", "100", "--format", "json"
+        ).stdout
+    )
+    assert [e["action"] for e in log].count("notice.queue") == 2
+
+
+def test_missed_and_paused(signpost, team, webhook_receiver):
+    clock = FrozenClock(NOW)
+    for actor, *args in (
+        ("carol", "init"),
+        ("carol", "campaign", "add", "stop-it-now", "--name", "S"),
+        ("alice", "post", "add", "--campaign", "stop-it-now", "--text", f"Help {HELPLINE}"),
+        ("alice", "post", "schedule", "1", "--at", "+1m", "--channels", "newsroom"),
+        ("carol", "pause", "--reason", "all comms on hold"),
+    ):
+        run(signpost, team, clock, actor, *args)
+    clock.advance(timedelta(minutes=20))  # never approved: missed after the grace period
+    with httpx.Client() as client:
+        engine, ws = engine_for(team, clock, client)
+        assert engine.tick().missed == 1
+        engine.tick()  # notifications are not held by a pause of public posting
+        ws.store.close()
+    texts = [d["text"] for d in sent_to(webhook_receiver, "/team")]
+    assert any("was missed" in t for t in texts)
+    assert sent_to(webhook_receiver, "/newsroom") == []
+
+
+def test_a_failing_notification_does_not_notify(signpost, team, webhook_receiver):
+    clock = FrozenClock(NOW)
+    run(signpost, team, clock, "carol", "init")
+    run(signpost, team, clock, "carol", "campaign", "add", "stop-it-now", "--name", "S")
+    run(
+        signpost,
+        team,
+        clock,
+        "alice",
+        "post",
+        "add",
+        "--campaign",
+        "stop-it-now",
+        "--text",
+        f"Help {HELPLINE}",
+    )
+    run(signpost, team, clock, "alice", "post", "submit", "1")
+    with httpx.Client() as client:
+        engine, ws = engine_for(team, clock, client)
+        webhook_receiver.respond(410)
+        assert engine.tick().failed == 1
+        for _ in range(3):
+            engine.tick()
+        ws.store.close()
+    assert len(webhook_receiver.requests) == 1  # no notification about the notification
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ('[notify]\nchannel = "nowhere"\n', "[notify] channel: expected one of the configured"),
+        ('[notify]\nchannel = "newsroom"\nevents = ["lunch"]\n', "[notify] events: expected"),
+    ],
+)
+def test_bad_notify_config(signpost, config_file, section, message):
+    config_file.write_text(config_file.read_text() + section)
+    result = signpost("carol", "status")
+    assert result.exit_code == 1
+    assert message in result.stderr
