@@ -112,3 +112,60 @@ def test_output_needs_a_file_format(planned):
     result = at("bob", "calendar", "--format", "json", "--output", "x.json")
     assert result.exit_code == 1
     assert "--output goes with --format ics or html" in result.stderr
+
+
+def test_html_in_headless_chromium_shows_the_weeks_posts(planned, tmp_path: Path):
+    """The page as a browser renders it (Debian's chromium, offline)."""
+    import shutil
+    import subprocess
+
+    from tests.peers import missing
+
+    browser = shutil.which("chromium")
+    if browser is None:
+        missing("chromium (apt-get install -y chromium)")
+    at, _made = planned
+    page = tmp_path / "plan.html"
+    at(
+        "bob",
+        "calendar",
+        "--from",
+        "2026-03-02",
+        "--to",
+        "2026-03-09",
+        "--format",
+        "html",
+        "--output",
+        str(page),
+    )
+    done = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    rendered = done.stdout
+    assert done.returncode == 0 and rendered, done.stderr[-2000:]
+    weeks = re.findall(r"<th>Week of ([^<]+)</th>", rendered)
+    assert weeks == ["02 Mar 2026"]
+    items = re.findall(
+        r'<li class="s-(\w+)" title="\w+"><time>([\d:]+)</time> ([^<]+)</li>', rendered
+    )
+    assert items == [
+        ("held", "17:00", "[newsroom] Web chat tonight, 18:00: 0808 1000 900"),
+        ("held", "17:00", "[feed] Web chat tonight, 18:00: 0808 1000 900"),
+    ]
