@@ -48,7 +48,7 @@ MISTAKES = [
         "unknown top-level key",
         '[databse]\nurl = "sqlite:///x.db"\n',
         "unknown key 'databse' (known: approval, channels, daemon, database, defaults,"
-        " security, users)",
+        " notify, security, users)",
     ),
     (
         "unknown key in [daemon]",
