@@ -33,7 +33,6 @@ from typing import Any
 
 import psycopg
 import pytest
-import sqlalchemy as sa
 
 from posts import deliveries, workflow
 from posts.store import Store
@@ -42,6 +41,7 @@ from scheduler.clock import SystemClock
 from scheduler.config import load
 from tests.database import TestDatabase, drop_postgres, postgres_database
 from tests.peers import PgCluster
+from tests.test_daemon import CONFIG as DAEMON_CONFIG
 from tests.test_daemon import (
     SECRET,
     SECRET_ENV,
@@ -56,31 +56,8 @@ from tests.test_daemon import (
 
 UNFINISHED = ("pending", "held", "sending", "retry_wait")
 
-CONFIG = """\
-[database]
-url = "{database_url}"
-
-[security]
-allow_actor_override = true
-
-[daemon]
-sync_interval = 0.2
-lease = "2s"
-retry_base = "200ms"
-grace = "{grace}"
-health = "{health}"
-
-[users.alice]
-roles = ["author"]
-
-[users.bob]
-roles = ["approver"]
-
-[channels.hook]
-type = "webhook"
-url = "{url}"
-token_env = "{secret_env}"
-"""
+# test_daemon's config with a grace period of the test's choosing
+CONFIG = DAEMON_CONFIG.replace('health = "{health}"', 'grace = "{grace}"\nhealth = "{health}"')
 
 
 # --- a workspace on PostgreSQL ------------------------------------------------------------------
@@ -93,7 +70,6 @@ class PgWorkspace(Workspace):
     One config file per daemon (``config-N.toml``), differing only in the health port.
     """
 
-    database: TestDatabase | None = None
     grace: str = "15m"
 
     @classmethod
@@ -126,15 +102,6 @@ class PgWorkspace(Workspace):
         found = re.search(r'^health = "(.*)"$', config.read_text(encoding="utf-8"), re.M)
         assert found
         return found[1]
-
-    def rows(self, sql: str, *params: Any) -> list[dict[str, Any]]:  # type: ignore[override]
-        """Rows as dicts; ``?`` placeholders as in the SQLite version."""
-        assert self.database is not None
-        names = iter(range(len(params)))
-        query = re.sub(r"\?", lambda _m: f":p{next(names)}", sql)
-        with self.database.engine.connect() as conn:
-            result = conn.execute(sa.text(query), {f"p{i}": v for i, v in enumerate(params)})
-            return [dict(row._mapping) for row in result]
 
     def start_with(self, config: Path, log: str) -> DaemonProcess:
         """``signpost daemon`` with its own config (its own health port)."""
