@@ -431,7 +431,7 @@ def build_workspace(folder: Path, url: str, env: dict[str, str], db: Db | None =
         )
     )
     run([*base, "post", "submit", str(post["id"]), "-f", "json"], env, "alice")
-    run([*base, "post", "approve", str(post["id"]), "-f", "json"], env, "bob")
+    run([*base, "post", "approve", str(post["id"]), "--revision", "1", "-f", "json"], env, "bob")
     if not db.postgres:
         with sqlite3.connect(folder / "signpost.db") as conn:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -44,7 +44,11 @@ class Media:
 
 @dataclass(frozen=True)
 class Message:
-    """One post for one channel, as the adapter sends it."""
+    """One post for one channel, as the adapter sends it (made by channels/outgoing.py).
+
+    ``text`` is exactly the words that go out, the link already appended where the channel
+    type shows it in the text; ``link`` is the same (tagged) link for cards and link fields.
+    """
 
     text: str
     idempotency_key: str

@@ -37,7 +37,7 @@ from channels.base import (
     said,
     translate_errors,
 )
-from channels.text import compose, http_urls
+from channels.text import http_urls
 
 MAX_IMAGES = 4
 CARD_TITLE_LENGTH = 100
@@ -137,7 +137,7 @@ class BlueskyChannel(Adapter):
 
     def record(self, message: Message) -> dict[str, Any]:
         """The ``app.bsky.feed.post`` record as it is sent (blobs already uploaded)."""
-        text = compose(message.text, message.link)
+        text = message.text
         record: dict[str, Any] = {
             "$type": "app.bsky.feed.post",
             "text": text,
@@ -199,7 +199,7 @@ class BlueskyChannel(Adapter):
             "com.atproto.repo.listRecords",
             params={"repo": self._did(), "collection": "app.bsky.feed.post", "limit": 50},
         )
-        wanted = compose(message.text, message.link)
+        wanted = message.text
         for item in listed.get("records", []):
             if item.get("value", {}).get("text") == wanted:
                 return self._receipt(item["uri"])

@@ -34,7 +34,6 @@ from channels.base import (
     said,
     translate_errors,
 )
-from channels.text import compose
 
 
 class DiscordChannel(Adapter):
@@ -75,7 +74,7 @@ class DiscordChannel(Adapter):
 
     def publish(self, message: Message) -> Receipt:
         payload: dict[str, Any] = {
-            "content": compose(message.text, message.link),
+            "content": message.text,
             "allowed_mentions": {"parse": []},
         }
         with translate_errors(self.name):

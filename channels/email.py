@@ -44,12 +44,7 @@ class EmailChannel(Adapter):
         mail["Subject"] = message.title or " ".join(message.text.split())[:78]
         mail["Date"] = format_datetime(self.now())
         mail["Message-ID"] = self.message_id(message)
-        body = (
-            message.text
-            if not message.link or message.link in message.text
-            else (f"{message.text}\n\n{message.link}")
-        )
-        mail.set_content(body)
+        mail.set_content(message.text)
         for media in message.media:
             data = Path(media.path).read_bytes()
             kind = mimetypes.guess_type(media.path)[0] or "application/octet-stream"

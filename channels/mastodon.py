@@ -38,7 +38,6 @@ from channels.base import (
     said,
     translate_errors,
 )
-from channels.text import compose
 
 MEDIA_POLLS = 20
 MEDIA_POLL_S = 0.5
@@ -77,7 +76,7 @@ class MastodonChannel(Adapter):
     def publish(self, message: Message) -> Receipt:
         media_ids = [self._upload(m.path, m.alt) for m in message.media]
         body: dict[str, Any] = {
-            "status": compose(message.text, message.link),
+            "status": message.text,
             "visibility": self.options.get("visibility", "public"),
         }
         if media_ids:
@@ -117,7 +116,7 @@ class MastodonChannel(Adapter):
             params={"limit": 40, "exclude_replies": "true"},
             headers=self._headers(),
         ).json()
-        wanted = " ".join(compose(message.text, message.link).split())
+        wanted = " ".join(message.text.split())
         for status in statuses:
             if plain_text(status.get("content", "")) == wanted:
                 return Receipt(

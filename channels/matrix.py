@@ -33,7 +33,6 @@ from channels.base import (
     raise_for,
     translate_errors,
 )
-from channels.text import compose
 
 
 class MatrixChannel(Adapter):
@@ -120,7 +119,7 @@ class MatrixChannel(Adapter):
                 f"{message.idempotency_key}-image{i}",
             )
         event_id = self._send(
-            {"msgtype": "m.text", "body": compose(message.text, message.link)},
+            {"msgtype": "m.text", "body": message.text},
             message.idempotency_key,
         )
         return Receipt(

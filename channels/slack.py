@@ -35,7 +35,6 @@ from channels.base import (
     raise_for,
     translate_errors,
 )
-from channels.text import compose
 
 PERMANENT = {
     "invalid_auth",
@@ -90,7 +89,7 @@ class SlackChannel(Adapter):
                 f"{self.name}: images are not supported for Slack yet;"
                 " schedule a version without the image"
             )
-        text = compose(message.text, message.link)
+        text = message.text
         if not self.bot:
             return self._webhook(text)
         posted = self._api(
@@ -129,7 +128,7 @@ class SlackChannel(Adapter):
         history = self._api(
             "conversations.history", params={"channel": self.options["channel"], "limit": 50}
         )
-        wanted = compose(message.text, message.link)
+        wanted = message.text
         for item in history.get("messages", []):
             if item.get("text") == wanted:
                 channel = self.options["channel"]

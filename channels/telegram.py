@@ -32,7 +32,6 @@ from channels.base import (
     raise_for,
     translate_errors,
 )
-from channels.text import compose
 
 
 class TelegramChannel(Adapter):
@@ -78,7 +77,7 @@ class TelegramChannel(Adapter):
         raise PermanentError(f"{self.name}: {description}")
 
     def publish(self, message: Message) -> Receipt:
-        text = compose(message.text, message.link)
+        text = message.text
         if message.media:
             media = message.media[0]
             kind = mimetypes.guess_type(media.path)[0] or "application/octet-stream"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -18,11 +19,27 @@ from posts import audit, holds
 from posts.errors import PolicyRefused, UserError
 from posts.models import Campaign, Delivery, DeliveryState, Pause, Post, PostState, new_key
 from posts.rules import ChannelLike, check
-from posts.workflow import WRITER_ROLES, Actor, campaign_rules, content_of, current_revision
+from posts.workflow import (
+    WRITER_ROLES,
+    Actor,
+    campaign_rules,
+    content_of,
+    current_revision,
+    require_publishing,
+)
 
 OPERATOR_ROLES = ("author", "approver", "admin")
 UNSCHEDULABLE = (PostState.cancelled,)
 RETRYABLE = (DeliveryState.failed, DeliveryState.missed, DeliveryState.uncertain)
+#: a delivery in one of these states is, or will be, a post on its channel
+LIVE = (*holds.WAITING, DeliveryState.sending, DeliveryState.sent)
+CANCELLABLE = holds.WAITING
+RESCHEDULABLE = (
+    DeliveryState.pending,
+    DeliveryState.held,
+    DeliveryState.missed,
+    DeliveryState.failed,
+)
 
 
 def schedule(
@@ -31,33 +48,41 @@ def schedule(
     now: datetime,
     *,
     post: Post,
-    due: datetime,
+    dues: Sequence[datetime],
     expires: datetime | None,
-    channel_names: Sequence[str],
+    channel_names: Sequence[str] | None,
     channels: Mapping[str, ChannelLike],
     utm: bool = True,
+    again: bool = False,
 ) -> list[Delivery]:
-    """One delivery per channel at ``due``; held until the post is approved and unpaused.
+    """One delivery per channel and due time; held until the post is approved and unpaused.
 
+    ``dues`` is one time, or every occurrence of one ``--rrule`` series: one schedule.
+    ``channel_names`` None means the post's intended channels. A post that already has a
+    live delivery (waiting, sending or sent) on one of the channels is refused unless
+    ``again``: a second schedule is a second post on that channel, so it must be meant.
     ``utm=False`` sends its links untagged even where the campaign tags them.
     """
     actor.require(WRITER_ROLES, "schedule posts")
     if post.state in UNSCHEDULABLE:
         raise PolicyRefused(f"post {post.id} is {post.state} and cannot be scheduled")
-    if due <= now:
-        raise UserError(f"--at {due.isoformat()} is in the past (now {now.isoformat()})")
-    if expires is not None and expires <= due:
-        raise UserError(f"--expires {expires.isoformat()} is not after --at {due.isoformat()}")
+    campaign = session.get(Campaign, post.campaign_id)
+    for due in dues:
+        check_due(due, now, campaign, "--at")
+    if expires is not None and expires <= dues[0]:
+        raise UserError(f"--expires {expires.isoformat()} is not after --at {dues[0].isoformat()}")
+    if channel_names is None:
+        if not post.channels:
+            raise UserError(
+                f"--channels: name at least one channel; post {post.id} has no intended"
+                f" channels to default to (set them with 'signpost post edit {post.id}"
+                " --channels a,b')"
+            )
+        channel_names = post.channels
     names = list(dict.fromkeys(n.strip() for n in channel_names if n.strip()))
     if not names:
         raise UserError("--channels: name at least one channel (see 'signpost channels list')")
-    unknown = [n for n in names if n not in channels]
-    if unknown:
-        raise UserError(
-            f"--channels: no channel named {', '.join(repr(n) for n in unknown)}"
-            f" (configured: {', '.join(sorted(channels)) or 'none'})"
-        )
-    campaign = session.get(Campaign, post.campaign_id)
+    require_publishing(names, channels)
     found = check(
         content_of(current_revision(session, post)),
         campaign_rules(campaign),
@@ -68,53 +93,99 @@ def schedule(
         raise PolicyRefused(
             f"post {post.id} cannot be scheduled: " + "; ".join(str(p) for p in found)
         )
-    taken = session.exec(
-        select(Delivery.channel).where(
-            Delivery.post_id == post.id,
-            Delivery.due == due,
-            Delivery.channel.in_(names),
-            Delivery.state != DeliveryState.cancelled,
-        )
-    ).all()
-    if taken:
-        raise UserError(
-            f"post {post.id} is already scheduled for {', '.join(taken)} at {due.isoformat()}"
-        )
+    _refuse_second_schedule(session, post, names, dues, campaign, again)
     created = []
-    for name in names:
-        delivery = Delivery(
-            post_id=post.id,
-            channel=name,
-            due=due,
-            expires=expires,
-            state=DeliveryState.held,
-            idempotency_key=new_key(),
-            utm=utm,
-            created=now,
-            updated=now,
-        )
-        session.add(delivery)
-        created.append(delivery)
+    for due in dues:
+        for name in names:
+            delivery = Delivery(
+                post_id=post.id,
+                channel=name,
+                due=due,
+                expires=expires,
+                state=DeliveryState.held,
+                idempotency_key=new_key(),
+                utm=utm,
+                created=now,
+                updated=now,
+            )
+            session.add(delivery)
+            created.append(delivery)
     session.flush()
     holds.settle_new(session, [d.id for d in created])
     for delivery in created:
         session.refresh(delivery)
-    audit.record(
-        session,
-        now=now,
-        actor=actor.name,
-        action="post.schedule",
-        subject=f"post:{post.id}",
-        details={
-            "deliveries": [
-                {"id": d.id, "channel": d.channel, "key": d.idempotency_key, "state": d.state}
-                for d in created
-            ],
-            "due": due.isoformat(),
-            "expires": expires.isoformat() if expires else None,
-        },
-    )
+    for due in dues:
+        audit.record(
+            session,
+            now=now,
+            actor=actor.name,
+            action="post.schedule",
+            subject=f"post:{post.id}",
+            details={
+                "deliveries": [
+                    {"id": d.id, "channel": d.channel, "key": d.idempotency_key, "state": d.state}
+                    for d in created
+                    if d.due == due
+                ],
+                "due": due.isoformat(),
+                "expires": expires.isoformat() if expires else None,
+                "again": again,
+            },
+        )
     return created
+
+
+def check_due(due: datetime, now: datetime, campaign: Campaign, option: str) -> None:
+    """Refuse a time in the past or outside the campaign's start and end days (its zone)."""
+    if due <= now:
+        raise UserError(f"{option} {due.isoformat()} is in the past (now {now.isoformat()})")
+    day = due.astimezone(ZoneInfo(campaign.tz)).date()
+    if campaign.starts and day < campaign.starts:
+        raise UserError(
+            f"{option} {due.isoformat()} is before campaign '{campaign.slug}' starts"
+            f" ({campaign.starts.isoformat()}); change it with 'signpost campaign edit'"
+        )
+    if campaign.ends and day > campaign.ends:
+        raise UserError(
+            f"{option} {due.isoformat()} is after campaign '{campaign.slug}' ends"
+            f" ({campaign.ends.isoformat()}); change it with 'signpost campaign edit'"
+        )
+
+
+def _refuse_second_schedule(
+    session: Session,
+    post: Post,
+    names: Sequence[str],
+    dues: Sequence[datetime],
+    campaign: Campaign,
+    again: bool,
+) -> None:
+    """Refuse a slip that would send the post twice to one channel."""
+    existing = session.exec(
+        select(Delivery)
+        .where(
+            Delivery.post_id == post.id,
+            Delivery.channel.in_(list(names)),
+            Delivery.state.in_(LIVE),
+        )
+        .order_by(Delivery.due, Delivery.id)
+    ).all()
+    same_time = [d for d in existing if d.due in set(dues)]
+    if same_time:
+        d = same_time[0]
+        raise UserError(
+            f"post {post.id} is already scheduled for {d.channel} at {d.due.isoformat()}"
+            f" (delivery {d.id}, {d.state})"
+        )
+    if existing and not again:
+        d = existing[0]
+        zone = ZoneInfo(campaign.tz)
+        raise UserError(
+            f"post {post.id} already has delivery {d.id} on {d.channel} ({d.state}, due"
+            f" {d.due.astimezone(zone).strftime('%Y-%m-%d %H:%M %Z')}): move it with"
+            f" 'signpost deliveries reschedule {d.id} --at WHEN', cancel it with"
+            f" 'signpost deliveries cancel {d.id}', or give --again to post it twice"
+        )
 
 
 def get_delivery(session: Session, delivery_id: int) -> Delivery:
@@ -220,11 +291,63 @@ def retry(
     due = due or now
     if due < now:
         raise UserError(f"--at {due.isoformat()} is in the past")
-    before = delivery.state
+    expires = delivery.expires if delivery.expires is None or delivery.expires > due else None
+    return _move(session, actor, now, delivery, due, expires, "delivery.retry")
+
+
+def reschedule(
+    session: Session,
+    actor: Actor,
+    now: datetime,
+    *,
+    delivery: Delivery,
+    due: datetime,
+    expires: datetime | None = None,
+) -> Delivery:
+    """Move a waiting, missed or failed delivery to a new time, keeping its key.
+
+    Not an uncertain one: it may already be out, and a person settles that first
+    (``deliveries resolve``). The delivery's expiry stays unless ``expires`` replaces it;
+    a new time at or after it is refused rather than silently dropping the expiry.
+    """
+    actor.require(OPERATOR_ROLES, "reschedule deliveries")
+    if delivery.post_id is None:
+        raise PolicyRefused(f"delivery {delivery.id} is a notification; use 'deliveries retry'")
+    if delivery.state not in RESCHEDULABLE:
+        hint = (
+            f" (settle it first: signpost deliveries resolve {delivery.id})"
+            if delivery.state == DeliveryState.uncertain
+            else ""
+        )
+        raise PolicyRefused(
+            f"delivery {delivery.id} is {delivery.state}; only pending, held, missed or failed"
+            f" deliveries can be rescheduled{hint}"
+        )
+    campaign = session.get(Campaign, session.get(Post, delivery.post_id).campaign_id)
+    check_due(due, now, campaign, "--at")
+    until = expires or delivery.expires
+    if until is not None and until <= due:
+        raise UserError(
+            f"--at {due.isoformat()} is not before delivery {delivery.id}'s expiry"
+            f" {until.isoformat()}: give a later --expires too"
+        )
+    return _move(session, actor, now, delivery, due, until, "delivery.reschedule")
+
+
+def _move(
+    session: Session,
+    actor: Actor,
+    now: datetime,
+    delivery: Delivery,
+    due: datetime,
+    expires: datetime | None,
+    action: str,
+) -> Delivery:
+    """Give a delivery a fresh start at ``due`` (same key), held until it is ready."""
+    before, was_due = delivery.state, delivery.due
     delivery.state = DeliveryState.held
     delivery.due = due
-    if delivery.expires is not None and delivery.expires <= due:
-        delivery.expires = None
+    delivery.expires = expires
     delivery.attempts = 0
     delivery.next_attempt = None
     delivery.lease_owner = delivery.lease_expires = None
@@ -235,11 +358,57 @@ def retry(
         session,
         now=now,
         actor=actor.name,
-        action="delivery.retry",
+        action=action,
         subject=f"delivery:{delivery.id}",
-        details={"from": before, "due": due.isoformat(), "last_error": delivery.last_error},
+        details={
+            "from": before,
+            "was_due": was_due.isoformat(),
+            "due": due.isoformat(),
+            "expires": expires.isoformat() if expires else None,
+            "key": delivery.idempotency_key,
+            "last_error": delivery.last_error,
+        },
     )
-    holds.refresh(session, now, actor.name, [delivery.post_id])
+    if delivery.post_id is None:  # a notification is always ready
+        delivery.state = DeliveryState.pending
+        session.add(delivery)
+        session.flush()
+    else:
+        holds.refresh(session, now, actor.name, [delivery.post_id])
+    session.refresh(delivery)
+    return delivery
+
+
+def cancel(
+    session: Session, actor: Actor, now: datetime, *, delivery: Delivery, reason: str | None
+) -> Delivery:
+    """Cancel one delivery that has not been claimed (pending, held or waiting to retry).
+
+    The UPDATE is guarded by the state, so a daemon that claimed it a moment earlier wins
+    and the cancel is refused: a send in flight cannot be called back.
+    """
+    actor.require(OPERATOR_ROLES, "cancel deliveries")
+    before = delivery.state
+    taken = session.exec(
+        sa.update(Delivery)
+        .where(Delivery.id == delivery.id, Delivery.state.in_(CANCELLABLE))
+        .values(state=DeliveryState.cancelled, next_attempt=None, updated=now)
+    ).rowcount
+    if taken != 1:
+        raise PolicyRefused(
+            f"delivery {delivery.id} is {before}; only pending, held or retry_wait deliveries"
+            " can be cancelled"
+            + (" (it is going out now)" if before == DeliveryState.sending else "")
+        )
+    audit.record(
+        session,
+        now=now,
+        actor=actor.name,
+        action="delivery.cancel",
+        subject=f"delivery:{delivery.id}",
+        details={"from": before, "channel": delivery.channel, "reason": reason},
+    )
+    holds.settle_post(session, now, actor.name, delivery.post_id)
     session.refresh(delivery)
     return delivery
 
@@ -402,6 +571,7 @@ def queue(
     post: Post,
     channel_names: Sequence[str],
     channels: Mapping[str, ChannelLike],
+    again: bool = False,
 ) -> list[Delivery]:
     """Schedule the post into the next free slot of its campaign, per channel.
 
@@ -440,9 +610,10 @@ def queue(
             actor,
             now,
             post=post,
-            due=free,
+            dues=[free],
             expires=None,
             channel_names=[name],
             channels=channels,
+            again=again,
         )
     return created

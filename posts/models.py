@@ -101,6 +101,7 @@ class Post(SQLModel, table=True):
     revision: int = 1
     state: str = Field(default=PostState.draft, index=True)
     approved_hash: str | None = None  # content hash that reached the required approvals
+    channels: list[str] | None = Field(default=None, sa_type=sa.JSON)  # where it is meant to go
     created: datetime = Field(sa_type=UTCDateTime)
     updated: datetime = Field(sa_type=UTCDateTime)
 

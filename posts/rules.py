@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from channels.text import compose, limits_for
-from channels.utm import tag_text
+from channels.outgoing import compose_message, measure
+from channels.text import compose
 from posts.canonical import canonical_json, normalise, sha256_hex
 
 
@@ -180,24 +180,24 @@ def _link_domains(where: str, text: str, allowed: tuple[str, ...]) -> list[Probl
 def _length(
     name: str, channel: ChannelLike, content: Content, utm: dict[str, str]
 ) -> list[Problem]:
-    """Measured as it goes out: with its link, and the link tagged (a longer URL counts)."""
-    text = tag_text(content.text_for(name), utm)
-    limits = limits_for(
+    """Measured as it goes out (channels/outgoing.py): with its link, the link tagged."""
+    message = compose_message(
+        name,
         channel.type,
-        has_media=bool(content.media),
-        max_characters=channel.options.get("max_characters"),
+        text=content.text,
+        variants=content.variants,
+        link=content.link,
+        media=content.media,
+        utm=utm,
+        idempotency_key="",
     )
-    problems = []
-    for limit in limits:
-        length = limit.count(text)
-        if length > limit.limit:
-            where = f"variant:{name}" if name in content.variants else "text"
-            problems.append(
-                Problem(
-                    where,
-                    f"too long for {name} ({channel.type}): {length} {limit.unit},"
-                    f" limit {limit.limit}",
-                    channel=name,
-                )
-            )
-    return problems
+    where = f"variant:{name}" if name in content.variants else "text"
+    return [
+        Problem(
+            where,
+            f"too long for {name} ({channel.type}): {m.count} {m.unit}, limit {m.limit}",
+            channel=name,
+        )
+        for m in measure(channel.type, channel.options, message)
+        if m.over
+    ]

@@ -4,13 +4,16 @@ SQLite is the embedded default. CLI and daemon share the file, so it runs in WAL
 busy timeout, and every write transaction starts with ``BEGIN IMMEDIATE``: the write lock is
 taken up front, so two writers queue instead of failing half-way with "database is locked".
 The schema is owned by Alembic; ``signpost init`` creates or upgrades it and every other
-command refuses to touch a database whose schema is not the one this code expects.
+command refuses to touch a database whose schema is not the one this code expects. Only
+``signpost init`` creates the SQLite file: every connection opens it with ``mode=rw``, so a
+read command run before ``init`` (or against a mistyped path) leaves nothing behind.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -21,14 +24,24 @@ from sqlmodel import Session
 from posts.errors import UserError
 
 #: The Alembic revision this code expects; a test keeps it equal to the migrations' head.
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_MS = 30_000
 WRITE_LOCK = 7_400_171  # PostgreSQL advisory lock key that serialises write transactions
+#: SQLite's primary result codes for a file it cannot read as a database.
+DAMAGED_CODES = {sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT}
 
 
 class DatabaseUnreachable(UserError):
     """The database could not be reached or answered with an operational error."""
+
+
+class DatabaseDamaged(DatabaseUnreachable):
+    """The SQLite file is not a database SQLite can read: only a backup brings it back.
+
+    A kind of :class:`DatabaseUnreachable` so that a running daemon treats it the same way
+    (no claims, one log line, try again later: the file may be restored meanwhile).
+    """
 
 
 def unreachable(url: str) -> str:
@@ -37,6 +50,21 @@ def unreachable(url: str) -> str:
     if parsed.get_backend_name() == "sqlite":
         return f"database {parsed.database} unreachable"
     return f"database unreachable at {parsed.host or 'localhost'}:{parsed.port or 5432}"
+
+
+def damaged(url: str) -> str:
+    """The one-line message for a file that is damaged or not a database at all."""
+    return (
+        f"database {describe(url)} is damaged or not a Signpost database: restore it from a backup"
+    )
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names; None for PostgreSQL and in-memory databases."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 def describe(url: str) -> str:
@@ -52,6 +80,7 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.file = sqlite_file(url)
         self.engine = _make_engine(url)
         self.is_postgres = self.engine.dialect.name == "postgresql"
 
@@ -62,7 +91,7 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose changes are all committed together, or none on any exception."""
-        with self._unreachable_as_user_error():
+        with self._database_errors_as_user_errors():
             with Session(self.engine.execution_options(signpost_write=True)) as session:
                 with session.begin():
                     if self.is_postgres:
@@ -74,7 +103,7 @@ class Store:
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A session for reading only; it is rolled back, never committed."""
-        with self._unreachable_as_user_error():
+        with self._database_errors_as_user_errors():
             with Session(self.engine) as session:
                 try:
                     yield session
@@ -82,16 +111,23 @@ class Store:
                     session.rollback()
 
     @contextmanager
-    def _unreachable_as_user_error(self) -> Iterator[None]:
+    def _database_errors_as_user_errors(self) -> Iterator[None]:
+        """One line instead of a traceback for a database that is away or damaged."""
         try:
             yield
-        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        except sa.exc.DBAPIError as exc:
+            if _is_damaged(exc):
+                raise DatabaseDamaged(damaged(self.url)) from None
+            if not isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+                raise
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "unknown error"
             raise DatabaseUnreachable(f"{unreachable(self.url)} ({reason})") from None
 
     def schema_revision(self) -> str | None:
         """The Alembic revision the database is at, or None if it was never initialised."""
-        with self._unreachable_as_user_error(), self.engine.connect() as conn:
+        if self.file is not None and not self.file.exists():
+            return None  # (connecting would only fail: connections never create the file)
+        with self._database_errors_as_user_errors(), self.engine.connect() as conn:
             return _revision(conn)
 
     def require_current(self) -> None:
@@ -120,7 +156,8 @@ class Store:
 
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        with self._unreachable_as_user_error():
+        self._create_file()
+        with self._database_errors_as_user_errors():
             with self.engine.execution_options(signpost_write=True).begin() as conn:
                 if self.is_postgres:  # two 'signpost init' at once: one waits for the other
                     conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})"))
@@ -133,6 +170,21 @@ class Store:
                         session.flush()
         return before, SCHEMA_REVISION
 
+    def _create_file(self) -> None:
+        """An empty SQLite file (SQLite's empty database) if there is none; one that exists
+        is left byte for byte as it is, so a damaged file is refused untouched."""
+        if self.file is None:
+            return
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        with suppress(FileExistsError):
+            self.file.touch(exist_ok=False)
+
+
+def _is_damaged(exc: sa.exc.DBAPIError) -> bool:
+    """SQLite said the file is not a database, or that its pages are corrupt."""
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in DAMAGED_CODES
+
 
 def _revision(conn: sa.Connection) -> str | None:
     if not sa.inspect(conn).has_table("alembic_version"):
@@ -144,9 +196,16 @@ def _make_engine(url: str) -> sa.Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+    file = sqlite_file(url)
+    if file is not None:
+        existing_only = f"{file.absolute().as_uri()}?mode=rw"
+
+        @event.listens_for(engine, "do_connect")
+        def _open_existing(_dialect, _record, cargs, cparams) -> None:  # type: ignore[no-untyped-def]
+            # The driver's default would create a missing file; Store.migrate creates it.
+            cargs[:] = [existing_only]
+            cparams["uri"] = True
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]

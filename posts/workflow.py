@@ -81,6 +81,37 @@ def is_time_zone(name: str) -> bool:
 
 # --- campaigns -------------------------------------------------------------------------------
 
+CAMPAIGN_EDITABLE = ("name", "tz", "starts", "ends", "must_include", "forbidden", "link_domains")
+
+
+def _campaign_fields(
+    *,
+    name: str,
+    tz: str,
+    starts: date | None,
+    ends: date | None,
+    must_include: Sequence[str],
+    forbidden: Sequence[str],
+    link_domains: Sequence[str],
+) -> dict[str, Any]:
+    """The fields 'campaign add' and 'campaign edit' share, checked and normalised one way,
+    so an edit can never store what adding would refuse."""
+    if not name.strip():
+        raise UserError("--name: expected the campaign's name, got an empty text")
+    if not is_time_zone(tz):
+        raise UserError(f"--tz: unknown time zone '{tz}' (expected e.g. Europe/London)")
+    if starts and ends and ends < starts:
+        raise UserError(f"--end {ends} is before --start {starts}")
+    return {
+        "name": name.strip(),
+        "tz": tz,
+        "starts": starts,
+        "ends": ends,
+        "must_include": [m for m in must_include if m.strip()],
+        "forbidden": [f for f in forbidden if f.strip()],
+        "link_domains": [d.strip().lower().removeprefix("www.") for d in link_domains if d.strip()],
+    }
+
 
 def add_campaign(
     session: Session,
@@ -108,26 +139,22 @@ def add_campaign(
             f"campaign slug '{slug}': expected lower-case letters, digits and '-',"
             " starting with a letter or digit (e.g. stop-it-now)"
         )
-    if not name.strip():
-        raise UserError("--name: expected the campaign's name, got an empty text")
-    if not is_time_zone(tz):
-        raise UserError(f"--tz: unknown time zone '{tz}' (expected e.g. Europe/London)")
-    if starts and ends and ends < starts:
-        raise UserError(f"--end {ends} is before --start {starts}")
+    fields = _campaign_fields(
+        name=name,
+        tz=tz,
+        starts=starts,
+        ends=ends,
+        must_include=must_include,
+        forbidden=forbidden,
+        link_domains=link_domains,
+    )
     if approvals_required is not None and approvals_required < 1:
         raise UserError(f"--approvals: expected 1 or more, got {approvals_required}")
     if session.exec(select(Campaign.id).where(Campaign.slug == slug)).first() is not None:
         raise UserError(f"campaign '{slug}' already exists")
-    domains = [d.strip().lower().removeprefix("www.") for d in link_domains if d.strip()]
     campaign = Campaign(
         slug=slug,
-        name=name.strip(),
-        tz=tz,
-        starts=starts,
-        ends=ends,
-        must_include=[m for m in must_include if m.strip()],
-        forbidden=[f for f in forbidden if f.strip()],
-        link_domains=domains,
+        **fields,
         approvals_required=approvals_required,
         approver_roles=list(approver_roles) or None,
         utm=utm,
@@ -147,6 +174,105 @@ def add_campaign(
         details=campaign_dict(campaign),
     )
     return campaign
+
+
+def edit_campaign(
+    session: Session,
+    actor: Actor,
+    now: datetime,
+    *,
+    campaign: Campaign,
+    changes: Mapping[str, Any],
+) -> list[str]:
+    """Change a campaign's name, zone, days or content rules; return the fields that changed.
+
+    ``changes`` maps fields of :data:`CAMPAIGN_EDITABLE` to their new values (None clears a
+    day, an empty list a rule); what it leaves out stays. The whole campaign is checked as
+    'campaign add' checks it, so a new end before the old start is refused too. Approvals
+    are left alone: they bind to a post's words, and a post meets the new rules when it is
+    next approved or scheduled (docs/decisions.md); :func:`campaign_warnings` names what
+    breaks them meanwhile.
+    """
+    actor.require(WRITER_ROLES, "edit campaigns")
+    unknown = sorted(set(changes) - set(CAMPAIGN_EDITABLE))
+    if unknown:
+        raise ValueError(f"campaign fields that cannot be edited: {', '.join(unknown)}")
+    current = {field: getattr(campaign, field) for field in CAMPAIGN_EDITABLE}
+    fields = _campaign_fields(**{**current, **changes})
+    changed = [field for field in CAMPAIGN_EDITABLE if fields[field] != current[field]]
+    if not changed:
+        raise UserError(
+            f"campaign {campaign.slug}: nothing to change"
+            + (
+                " (the values given are the ones it has)"
+                if changes
+                else " (give --name, --tz, --start, --end or a content rule)"
+            )
+        )
+    before = campaign_dict(campaign)
+    for field in changed:
+        setattr(campaign, field, fields[field])
+    session.add(campaign)
+    session.flush()
+    after = campaign_dict(campaign)
+    audit.record(
+        session,
+        now=now,
+        actor=actor.name,
+        action="campaign.edit",
+        subject=f"campaign:{campaign.slug}",
+        details={
+            "before": {field: before[field] for field in changed},
+            "after": {field: after[field] for field in changed},
+        },
+    )
+    return changed
+
+
+def campaign_warnings(
+    session: Session, campaign: Campaign, channels: Mapping[str, ChannelLike]
+) -> list[str]:
+    """What the campaign's rules and days leave standing that a person should look at.
+
+    Submitted and approved posts that break the rules now, and deliveries still waiting
+    outside the campaign's days: an edit of the campaign changes none of them (approved
+    posts keep their approvals and deliveries), so saying so is the only way it is not silent.
+    """
+    live = session.exec(
+        select(Post)
+        .where(
+            Post.campaign_id == campaign.id,
+            col(Post.state).in_([PostState.submitted, PostState.approved]),
+        )
+        .order_by(Post.id)
+    ).all()
+    warnings = []
+    breaking = [str(post.id) for post in live if problems(session, post, channels)]
+    if breaking:
+        warnings.append(
+            f"{len(breaking)} submitted or approved post(s) break the campaign's rules now"
+            f" and keep their approvals and deliveries: {', '.join(breaking)}"
+            " (see 'signpost post check ID'; edit or cancel them)"
+        )
+    zone = ZoneInfo(campaign.tz)
+    waiting = session.exec(
+        select(Delivery.id, Delivery.due)
+        .join(Post, Post.id == Delivery.post_id)
+        .where(Post.campaign_id == campaign.id, col(Delivery.state).in_(holds.WAITING))
+        .order_by(Delivery.id)
+    ).all()
+    outside = [
+        str(delivery_id)
+        for delivery_id, due in waiting
+        if (campaign.starts and due.astimezone(zone).date() < campaign.starts)
+        or (campaign.ends and due.astimezone(zone).date() > campaign.ends)
+    ]
+    if outside:
+        warnings.append(
+            f"{len(outside)} waiting delivery(ies) fall outside the campaign's days and will"
+            f" still go out: {', '.join(outside)} (see 'signpost deliveries list')"
+        )
+    return warnings
 
 
 def get_campaign(session: Session, slug: str) -> Campaign:
@@ -251,8 +377,9 @@ def add_post(
     campaign: Campaign,
     content: Content,
     channels: Mapping[str, ChannelLike],
+    intended: Sequence[str] = (),
 ) -> Post:
-    """Create a draft post with its first revision."""
+    """Create a draft post with its first revision (and where it is meant to go)."""
     actor.require(WRITER_ROLES, "write posts")
     content = _validate_content(content, channels)
     post = Post(
@@ -260,6 +387,7 @@ def add_post(
         author=actor.name,
         revision=1,
         state=PostState.draft,
+        channels=_validate_intended(intended, channels) or None,
         created=now,
         updated=now,
     )
@@ -272,7 +400,11 @@ def add_post(
         actor=actor.name,
         action="post.add",
         subject=f"post:{post.id}",
-        details={"campaign": campaign.slug, **_revision_details(revision)},
+        details={
+            "campaign": campaign.slug,
+            "channels": post.channels,
+            **_revision_details(revision),
+        },
     )
     return post
 
@@ -285,19 +417,40 @@ def edit_post(
     post: Post,
     content: Content,
     channels: Mapping[str, ChannelLike],
+    intended: Sequence[str] | None = None,
 ) -> Post:
     """Make a new revision; an approved or submitted post goes back to ``submitted``.
 
     Approvals bind to the old content hash, so after an edit none of them count: a post that
-    was approved needs approving again before anything goes out.
+    was approved needs approving again before anything goes out. ``intended`` (None: as it
+    was) changes where the post is meant to go; that alone is no new revision, since the
+    words approved stay the same and every channel is measured again when scheduled.
     """
     actor.require(WRITER_ROLES, "edit posts")
     if post.state not in EDITABLE:
         raise PolicyRefused(f"post {post.id} is {post.state} and can no longer be edited")
     content = _validate_content(content, channels)
     old = current_revision(session, post)
-    if content.content_hash() == old.content_hash:
+    new_channels = (
+        post.channels if intended is None else (_validate_intended(intended, channels) or None)
+    )
+    same_words = content.content_hash() == old.content_hash
+    if same_words and new_channels == post.channels:
         raise UserError(f"post {post.id}: nothing changed (same content as revision {old.number})")
+    if new_channels != post.channels:
+        audit.record(
+            session,
+            now=now,
+            actor=actor.name,
+            action="post.channels",
+            subject=f"post:{post.id}",
+            details={"from": post.channels, "to": new_channels},
+        )
+        post.channels = new_channels
+        post.updated = now
+        session.add(post)
+    if same_words:
+        return post
     before = post.state
     post.state = (
         PostState.submitted
@@ -319,6 +472,31 @@ def edit_post(
     )
     holds.refresh(session, now, actor.name, [post.id])
     return post
+
+
+def _validate_intended(names: Sequence[str], channels: Mapping[str, ChannelLike]) -> list[str]:
+    """Intended channel names, deduplicated in order; each configured and able to publish."""
+    chosen = list(dict.fromkeys(n.strip() for n in names if n.strip()))
+    require_publishing(chosen, channels)
+    return chosen
+
+
+def require_publishing(names: Sequence[str], channels: Mapping[str, ChannelLike]) -> None:
+    """Refuse a channel name that is not configured, or whose type cannot publish yet."""
+    from channels.registry import ADAPTERS
+
+    unknown = [n for n in names if n not in channels]
+    if unknown:
+        raise UserError(
+            f"--channels: no channel named {', '.join(repr(n) for n in unknown)}"
+            f" (configured: {', '.join(sorted(channels)) or 'none'})"
+        )
+    for name in names:
+        if channels[name].type not in ADAPTERS:
+            raise UserError(
+                f"--channels: {name} is a {channels[name].type} channel, which cannot publish"
+                f" yet (publishing types: {', '.join(sorted(ADAPTERS))})"
+            )
 
 
 def _add_revision(
@@ -351,14 +529,13 @@ def _revision_details(revision: Revision) -> dict[str, Any]:
     }
 
 
-def problems(session: Session, post: Post, channels: Mapping[str, ChannelLike]) -> list[Problem]:
-    """Every content-rule problem of the post's current revision.
+def targets(session: Session, post: Post, channels: Mapping[str, ChannelLike]) -> list[str]:
+    """Where a post is measured and previewed, in name order.
 
-    Lengths are measured for the channels the post is scheduled to, or, before it is
-    scheduled anywhere, for every configured channel: a post meant for Mastodon only is not
-    held back because it would be too long for X.
+    The channels it is scheduled to (not cancelled) together with the ones it is meant for
+    (``post add|edit --channels``); with neither, every configured channel, so nothing is
+    approved unmeasured. A post meant for the feed is not held back by X's 280.
     """
-    campaign = session.get(Campaign, post.campaign_id)
     scheduled = set(
         session.exec(
             select(Delivery.channel).where(
@@ -366,11 +543,19 @@ def problems(session: Session, post: Post, channels: Mapping[str, ChannelLike]) 
             )
         ).all()
     )
+    chosen = (scheduled | set(post.channels or ())) & set(channels)
+    return sorted(chosen or channels)
+
+
+def problems(session: Session, post: Post, channels: Mapping[str, ChannelLike]) -> list[Problem]:
+    """Every content-rule problem of the post's current revision, lengths measured for its
+    targets (:func:`targets`)."""
+    campaign = session.get(Campaign, post.campaign_id)
     return check(
         content_of(current_revision(session, post)),
         campaign_rules(campaign),
         channels,
-        measure=scheduled or None,
+        measure=targets(session, post, channels),
     )
 
 
@@ -434,7 +619,13 @@ def approvers_of(session: Session, post: Post, content_hash: str) -> list[str]:
 
 
 def _check_reviewer(
-    session: Session, actor: Actor, post: Post, policy: ApprovalPolicy, doing: str
+    session: Session,
+    actor: Actor,
+    now: datetime,
+    post: Post,
+    policy: ApprovalPolicy,
+    doing: str,
+    seen: SeenRevision,
 ) -> Revision:
     actor.require(policy.roles, f"{doing} posts")
     if post.state != PostState.submitted:
@@ -447,7 +638,40 @@ def _check_reviewer(
             f"four-eyes: {actor.name} wrote post {post.id} and cannot {doing} it;"
             " another approver must"
         )
-    return current_revision(session, post)
+    revision = current_revision(session, post)
+    seen.require(session, now, post, revision)
+    return revision
+
+
+@dataclass(frozen=True)
+class SeenRevision:
+    """The revision a reviewer looked at, and its content hash when the page showed it.
+
+    An approval or rejection names what the person saw; if the post changed since, the
+    decision is refused rather than applied to words they never read.
+    """
+
+    number: int
+    content_hash: str | None = None
+
+    def require(self, session: Session, now: datetime, post: Post, current: Revision) -> None:
+        """Refuse unless ``current`` is the revision (and hash) that was seen."""
+        if self.number > current.number or self.number < 1:
+            raise UserError(
+                f"post {post.id} has no revision {self.number} (its current revision is"
+                f" {current.number})"
+            )
+        if self.number == current.number and self.content_hash in (None, current.content_hash):
+            return
+        campaign = session.get(Campaign, post.campaign_id)
+        zone = ZoneInfo(campaign.tz)
+        made = current.created.astimezone(zone)
+        today = made.date() == now.astimezone(zone).date()
+        when = made.strftime("%H:%M" if today else "%Y-%m-%d %H:%M")
+        raise PolicyRefused(
+            f"post {post.id} changed since revision {self.number} (revision {current.number}"
+            f" by {current.author} at {when}); preview it again"
+        )
 
 
 def approve_post(
@@ -458,12 +682,14 @@ def approve_post(
     post: Post,
     policy: ApprovalPolicy,
     channels: Mapping[str, ChannelLike],
+    seen: SeenRevision,
     comment: str | None = None,
 ) -> Post:
-    """Sign off the post's current content; it is ``approved`` once enough people have."""
+    """Sign off the revision the approver saw (``seen``), if it is still the current one;
+    the post is ``approved`` once enough people have."""
     campaign = session.get(Campaign, post.campaign_id)
     policy = policy.for_campaign(campaign)
-    revision = _check_reviewer(session, actor, post, policy, "approve")
+    revision = _check_reviewer(session, actor, now, post, policy, "approve", seen)
     already = approvers_of(session, post, revision.content_hash)
     if actor.name in already:
         raise PolicyRefused(
@@ -514,13 +740,16 @@ def reject_post(
     *,
     post: Post,
     policy: ApprovalPolicy,
+    seen: SeenRevision,
     comment: str,
 ) -> Post:
-    """Send a submitted post back to its authors with a reason."""
+    """Send the revision the reviewer saw (``seen``) back to its authors with a reason."""
     if not comment.strip():
         raise UserError("--comment: a rejection needs a reason the author can act on")
     campaign = session.get(Campaign, post.campaign_id)
-    revision = _check_reviewer(session, actor, post, policy.for_campaign(campaign), "reject")
+    revision = _check_reviewer(
+        session, actor, now, post, policy.for_campaign(campaign), "reject", seen
+    )
     session.add(
         Approval(
             post_id=post.id,
@@ -540,6 +769,36 @@ def reject_post(
         "post.reject",
         {"revision": revision.number, "content_hash": revision.content_hash, "comment": comment},
     )
+
+
+def latest_rejection(session: Session, post: Post) -> dict[str, Any] | None:
+    """The post's newest rejection as JSON-ready data, or None if it was never rejected.
+
+    Kept after the author edits the post (it is then a draft again), because the comment is
+    what the author is acting on. ``revision`` is the revision that was rejected: the newest
+    one with the rejected content hash written by then (an edit can restore older words).
+    """
+    rejection = session.exec(
+        select(Approval)
+        .where(Approval.post_id == post.id, Approval.decision == "reject")
+        .order_by(col(Approval.time).desc(), col(Approval.id).desc())
+        .limit(1)
+    ).first()
+    if rejection is None:
+        return None
+    revision = session.exec(
+        select(func.max(Revision.number)).where(
+            Revision.post_id == post.id,
+            Revision.content_hash == rejection.content_hash,
+            Revision.created <= rejection.time,
+        )
+    ).one()
+    return {
+        "by": rejection.approver,
+        "at": rejection.time.isoformat(),
+        "comment": rejection.comment,
+        "revision": revision,
+    }
 
 
 def cancel_post(session: Session, actor: Actor, now: datetime, *, post: Post) -> Post:
@@ -591,6 +850,7 @@ def post_dict(session: Session, post: Post, policy: ApprovalPolicy | None = None
         "variants": dict(revision.variants),
         "link": revision.link,
         "media": [dict(m) for m in revision.media],
+        "channels": list(post.channels or []),
         "approvals": approvers_of(session, post, revision.content_hash),
         "created": post.created.isoformat(),
         "updated": post.updated.isoformat(),

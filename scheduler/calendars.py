@@ -11,11 +11,14 @@ delivery coloured by state, readable offline and printable for a planning meetin
 from __future__ import annotations
 
 import html
+import re
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from scheduler.when import parse_when
 
 EVENT_MINUTES = 15
 STATE_COLOURS = {
@@ -35,6 +38,28 @@ ICS_STATUS = {
     "missed": "CANCELLED",
     "failed": "CANCELLED",
 }
+
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def period_end(text: str, tz: str, now: datetime, option: str = "--to") -> datetime:
+    """The exclusive UTC end of a period that runs "to" ``text``.
+
+    People who say "--to 2026-12-08" mean the 8th too, so a bare date runs through that whole
+    day: the end is the first instant of the next day in ``tz`` (where clocks skip midnight,
+    the instant they jump). A time is the end itself, not included, so back-to-back periods
+    ("--to 12:00", then "--from 12:00") never show a delivery twice.
+    """
+    raw = text.strip()
+    try:
+        day = date.fromisoformat(raw) if _DAY.fullmatch(raw) else None
+    except ValueError:  # 2026-02-30: parse_when words the error like every other time
+        day = None
+    if day is None:
+        return parse_when(text, tz, now, option)
+    # fold=0 reads a skipped wall time with the offset before the jump: the jump's instant.
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
 def summary(row: dict[str, Any], limit: int = 60) -> str:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from scheduler.helpformat import use_pasteable_help
 from scheduler.output import Format
 
 if TYPE_CHECKING:
@@ -28,7 +29,15 @@ if TYPE_CHECKING:
 
 
 class SignpostGroup(TyperGroup):
-    """The root group: maps user errors to one stderr line and an exit code."""
+    """The root group: maps user errors to one stderr line and an exit code.
+
+    It also makes every command's ``--help`` print its examples verbatim, so that they can be
+    pasted at any terminal width (issue 9; see :mod:`scheduler.helpformat`).
+    """
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        use_pasteable_help(self)  # Typer has built the whole tree by now
 
     def invoke(self, ctx: Any) -> Any:
         from posts.errors import SignpostError
@@ -348,6 +357,87 @@ def _date(text: str | None, option: str) -> Any:
         raise UserError(f"{option} '{text}': expected a date as YYYY-MM-DD") from None
 
 
+@campaign_app.command("edit")
+def campaign_edit(
+    ctx: typer.Context,
+    slug: Annotated[str, typer.Argument(help="The campaign's slug (it cannot change).")],
+    name: Annotated[str | None, typer.Option("--name", help="A new full name.")] = None,
+    tz: Annotated[
+        str | None,
+        typer.Option("--tz", help="A new IANA time zone; scheduled times keep their instant."),
+    ] = None,
+    start: Annotated[str | None, typer.Option("--start", help="New first day, YYYY-MM-DD.")] = None,
+    no_start: Annotated[bool, typer.Option("--no-start", help="No first day.")] = False,
+    end: Annotated[str | None, typer.Option("--end", help="New last day, YYYY-MM-DD.")] = None,
+    no_end: Annotated[bool, typer.Option("--no-end", help="No last day.")] = False,
+    must_include: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--must-include", help="Replaces the texts every post must carry; 'a|b' either."
+        ),
+    ] = None,
+    no_must_include: Annotated[
+        bool, typer.Option("--no-must-include", help="Posts need carry no text.")
+    ] = False,
+    forbid: Annotated[
+        list[str] | None, typer.Option("--forbid", help="Replaces the forbidden terms.")
+    ] = None,
+    no_forbid: Annotated[bool, typer.Option("--no-forbid", help="No term is forbidden.")] = False,
+    link_domain: Annotated[
+        list[str] | None,
+        typer.Option("--link-domain", help="Replaces the domains links may point to."),
+    ] = None,
+    no_link_domains: Annotated[
+        bool, typer.Option("--no-link-domains", help="Links may point anywhere.")
+    ] = False,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Change a campaign's name, time zone, days or content rules (audited).
+
+    A repeatable option replaces that whole list; what you do not mention stays. Posts
+    keep their approvals: each meets the new rules when it is next approved or scheduled,
+    and posts or deliveries the edit leaves breaking them are named on stderr.
+
+    Example:
+
+        signpost campaign edit stop-it-now --end 2027-01-31 \\
+            --must-include "0808 1000 900|stopitnow.org.uk"
+    """
+    from posts import workflow
+    from posts.errors import UserError
+    from scheduler.output import show
+
+    changes: dict[str, Any] = {}
+    for field, value, clear, flag, no_flag in (
+        ("starts", _date(start, "--start"), no_start, "--start", "--no-start"),
+        ("ends", _date(end, "--end"), no_end, "--end", "--no-end"),
+        ("must_include", must_include, no_must_include, "--must-include", "--no-must-include"),
+        ("forbidden", forbid, no_forbid, "--forbid", "--no-forbid"),
+        ("link_domains", link_domain, no_link_domains, "--link-domain", "--no-link-domains"),
+    ):
+        if value and clear:
+            raise UserError(f"give either {flag} or {no_flag}, not both")
+        if clear:
+            changes[field] = None if field in ("starts", "ends") else []  # no day, no rule
+        elif value:
+            changes[field] = value
+    if name is not None:
+        changes["name"] = name
+    if tz is not None:
+        changes["tz"] = tz
+    with writing(ctx) as (ws, session):
+        campaign = workflow.get_campaign(session, slug)
+        changed = workflow.edit_campaign(
+            session, ws.actor(), ws.clock.now(), campaign=campaign, changes=changes
+        )
+        data = workflow.campaign_dict(campaign)
+        warnings = workflow.campaign_warnings(session, campaign, ws.settings.channels)
+    _say(f"campaign {slug}: changed {', '.join(changed)}")
+    for warning in warnings:
+        _say(f"note: {warning}")
+    show(data, fmt)
+
+
 @campaign_app.command("list")
 def campaign_list(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
     """List every campaign.
@@ -510,6 +600,14 @@ ImageOpt = Annotated[
 AltOpt = Annotated[
     list[str] | None, typer.Option("--alt", help="Alt text, one per --image, in order.")
 ]
+IntendedOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--channels",
+        help="Where the post is meant to go (comma-separated): what check, submit, approve"
+        " and preview measure, and what 'post schedule' uses when it is given no --channels.",
+    ),
+]
 VariantOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -528,16 +626,17 @@ def post_add(
     image: ImageOpt = None,
     alt: AltOpt = None,
     variant: VariantOpt = None,
+    channels: IntendedOpt = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Write a new post; it starts as a draft.
 
     Example:
 
-        signpost post add --campaign stop-it-now \\
+        signpost post add --campaign stop-it-now --channels newsroom,mastodon \\
             --text "Worried about your online behaviour? Confidential help: 0808 1000 900" \\
             --link https://www.stopitnow.org.uk/ \\
-            --variant bluesky="Confidential help: 0808 1000 900"
+            --variant mastodon="Confidential help: 0808 1000 900"
     """
     from posts import workflow
     from posts.rules import Content
@@ -556,9 +655,10 @@ def post_add(
             campaign=workflow.get_campaign(session, campaign),
             content=content,
             channels=ws.settings.channels,
+            intended=_names(channels or ""),
         )
         data = workflow.post_dict(session, post, ws.policy)
-    _say(f"created post {data['id']} (draft); next: signpost post check {data['id']}")
+    _say(f"created post {data['id']} (draft); next: signpost post preview {data['id']}")
     _show_post(data, fmt)
 
 
@@ -574,6 +674,7 @@ def post_edit(
     alt: AltOpt = None,
     no_images: Annotated[bool, typer.Option("--no-images", help="Remove every image.")] = False,
     variant: VariantOpt = None,
+    channels: IntendedOpt = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Change a post: a new revision that needs approving again.
@@ -584,6 +685,8 @@ def post_edit(
     Example:
 
         signpost post edit 3 --text "Confidential, non-judgemental help: 0808 1000 900"
+
+        signpost post edit 3 --channels feed,newsroom
     """
     from posts import workflow
     from posts.errors import UserError
@@ -619,6 +722,7 @@ def post_edit(
             post=post,
             content=content,
             channels=ws.settings.channels,
+            intended=None if channels is None else _names(channels),
         )
         data = workflow.post_dict(session, post, ws.policy)
     _say(f"post {post_id} is now revision {data['revision']} ({data['state']})")
@@ -626,15 +730,30 @@ def post_edit(
 
 
 def _show_post(data: dict[str, Any], fmt: Format) -> None:
+    """A post as JSON, or for people: a variant per line, and the latest rejection (if any)
+    right under the state, because its comment is what the author has to act on."""
+    from datetime import datetime
+
     from scheduler.output import show
 
     if fmt == Format.json:
         show(data, fmt)
         return
-    shown = dict(data)
+    rejection = data.get("rejection")
+    shown: dict[str, Any] = {}
+    for key, value in data.items():
+        if key != "rejection":
+            shown[key] = value
+        if key == "state" and rejection:
+            at = datetime.fromisoformat(rejection["at"]).strftime("%Y-%m-%d %H:%M %Z")
+            shown["rejection"] = (
+                f"by {rejection['by']} at {at} (revision {rejection['revision']}):"
+                f" {rejection['comment']}"
+            )
     shown["approvals"] = f"{len(data['approvals'])} of {data.get('required', '?')}" + (
         f" ({', '.join(data['approvals'])})" if data["approvals"] else ""
     )
+    shown["variants"] = [f"{name}: {text}" for name, text in sorted(data["variants"].items())]
     shown["media"] = [f"{m['path']} (alt: {m['alt'] or 'MISSING'})" for m in data["media"]]
     shown.pop("required", None)
     show(shown, fmt, title=f"Post {data['id']}")
@@ -642,7 +761,7 @@ def _show_post(data: dict[str, Any], fmt: Format) -> None:
 
 @post_app.command("show")
 def post_show(ctx: typer.Context, post_id: PostId, fmt: FormatOpt = Format.table) -> None:
-    """Show a post's current revision, state and approvals.
+    """Show a post's current revision, state and approvals, and why it was last rejected.
 
     Example:
 
@@ -651,7 +770,9 @@ def post_show(ctx: typer.Context, post_id: PostId, fmt: FormatOpt = Format.table
     from posts import workflow
 
     with reading(ctx) as (ws, session):
-        data = workflow.post_dict(session, workflow.get_post(session, post_id), ws.policy)
+        post = workflow.get_post(session, post_id)
+        data = workflow.post_dict(session, post, ws.policy)
+        data["rejection"] = workflow.latest_rejection(session, post)
     _show_post(data, fmt)
 
 
@@ -754,21 +875,104 @@ def post_submit(ctx: typer.Context, post_id: PostId, fmt: FormatOpt = Format.tab
     )
 
 
+RevisionOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--revision",
+        "-r",
+        help="The revision you checked (see 'signpost post preview ID'); refused if the post"
+        " changed since. Without it, a terminal shows the preview and asks.",
+    ),
+]
+
+
+@post_app.command("preview")
+def post_preview(
+    ctx: typer.Context,
+    post_id: PostId,
+    channel: Annotated[
+        str | None, typer.Option("--channel", help="Only this channel (scheduled there or not).")
+    ] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Show exactly what each channel will receive: words, tagged link, images, count.
+
+    One panel per channel the post is scheduled to or meant for (every configured channel
+    when it is neither), with its count against that channel's limit, every problem, and
+    the changes since the last approved revision. The daemon sends what this shows.
+
+    Example:
+
+        signpost post preview 3
+
+        signpost post preview 3 --channel mastodon --format json | jq -r '.channels[0].text'
+    """
+    from posts import workflow
+    from posts.preview import preview
+    from scheduler.previews import render_preview
+
+    with reading(ctx) as (ws, session):
+        post = workflow.get_post(session, post_id)
+        shown = preview(session, post, ws.settings.channels, ws.policy, only=channel)
+    render_preview(shown, fmt)
+    if fmt == Format.table:
+        _say(
+            f"to approve exactly this: signpost post approve {post_id} --revision {shown.revision}"
+        )
+
+
+def _seen(ctx: typer.Context, post_id: int, revision: int | None, doing: str) -> Any:
+    """The revision the reviewer saw: ``--revision``, or the one shown and confirmed here.
+
+    Without ``--revision`` and without a terminal to ask on, nothing is decided: a script
+    must say which revision it means.
+    """
+    import sys
+
+    from posts import workflow
+    from posts.errors import PolicyRefused, UserError
+    from posts.preview import preview
+    from scheduler.previews import render_preview
+
+    if revision is not None:
+        return workflow.SeenRevision(revision)
+    with reading(ctx) as (ws, session):
+        post = workflow.get_post(session, post_id)
+        if not sys.stdin.isatty():
+            raise PolicyRefused(
+                f"post {post_id} is at revision {post.revision}: check it with 'signpost post"
+                f" preview {post_id}', then {doing} it with --revision {post.revision}"
+            )
+        shown = preview(session, post, ws.settings.channels, ws.policy)
+    render_preview(shown, Format.table, stderr=True)
+    verb = doing.capitalize()
+    if not typer.confirm(f"{verb} revision {shown.revision} of post {post_id}?", default=False):
+        raise UserError(f"post {post_id}: nothing done (you answered no)")
+    return workflow.SeenRevision(shown.revision, shown.content_hash)
+
+
 @post_app.command("approve")
 def post_approve(
     ctx: typer.Context,
     post_id: PostId,
+    revision: RevisionOpt = None,
     comment: Annotated[str | None, typer.Option("--comment", help="A note for the record.")] = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
-    """Sign off exactly the post's current text (four-eyes: never your own post).
+    """Sign off exactly the revision you checked (four-eyes: never your own post).
+
+    Refused (exit 3) if the post changed since that revision. On a terminal, without
+    --revision, the preview is shown and you are asked.
 
     Example:
 
-        signpost post approve 3 --comment "Checked with the charity"
+        signpost post preview 3
+
+        signpost post approve 3 --revision 2 --comment "Checked with the charity"
     """
     from posts import workflow
 
+    seen = _seen(ctx, post_id, revision, "approve")
     _step(
         ctx,
         post_id,
@@ -781,6 +985,7 @@ def post_approve(
             post=p,
             policy=ws.policy,
             channels=ws.settings.channels,
+            seen=seen,
             comment=comment,
         ),
     )
@@ -791,23 +996,31 @@ def post_reject(
     ctx: typer.Context,
     post_id: PostId,
     comment: Annotated[str, typer.Option("--comment", help="Why, so the author can fix it.")],
+    revision: RevisionOpt = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
-    """Send a submitted post back to its author with a reason.
+    """Send the revision you checked back to its author with a reason.
 
     Example:
 
-        signpost post reject 3 --comment "Say 'confidential' in the first line"
+        signpost post reject 3 --revision 2 --comment "Say 'confidential' in the first line"
     """
     from posts import workflow
 
+    seen = _seen(ctx, post_id, revision, "reject")
     _step(
         ctx,
         post_id,
         fmt,
         "rejected",
         lambda s, ws, p: workflow.reject_post(
-            s, ws.actor(), ws.clock.now(), post=p, policy=ws.policy, comment=comment
+            s,
+            ws.actor(),
+            ws.clock.now(),
+            post=p,
+            policy=ws.policy,
+            seen=seen,
+            comment=comment,
         ),
     )
 
@@ -832,17 +1045,22 @@ def post_cancel(ctx: typer.Context, post_id: PostId, fmt: FormatOpt = Format.tab
 
 
 def _step(ctx: typer.Context, post_id: int, fmt: Format, done: str, step: Any) -> None:
-    """Run one workflow step on a post in one transaction, then show the post."""
+    """Run one workflow step on a post in one transaction and say what it did.
+
+    A person gets one line (the post itself was shown by 'post show' or 'post preview');
+    a pipe gets the post as JSON.
+    """
     from posts import workflow
 
     with writing(ctx) as (ws, session):
         post = step(session, ws, workflow.get_post(session, post_id))
         data = workflow.post_dict(session, post, ws.policy)
     _say(
-        f"post {post_id} {done} by {ws.actor().name}: now {data['state']}"
-        f" ({len(data['approvals'])} of {data['required']} approvals)"
+        f"post {post_id} revision {data['revision']} {done} by {ws.actor().name}: now"
+        f" {data['state']} ({len(data['approvals'])} of {data['required']} approvals)"
     )
-    _show_post(data, fmt)
+    if fmt == Format.json:
+        _show_post(data, fmt)
 
 
 # --- scheduling and delivery -----------------------------------------------------------------
@@ -871,6 +1089,20 @@ def _render_deliveries(rows: list[dict[str, Any]], fmt: Format, title: str | Non
     render(rows, DELIVERY_COLUMNS, fmt, widths={"last_error": 50, "remote_url": 60}, title=title)
 
 
+ChannelsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--channels", help="Comma-separated channel names [default: the post's intended ones]."
+    ),
+]
+AgainOpt = Annotated[
+    bool,
+    typer.Option(
+        "--again", help="Schedule even where the post already has a delivery: post it twice."
+    ),
+]
+
+
 @post_app.command("schedule")
 def post_schedule(
     ctx: typer.Context,
@@ -882,7 +1114,7 @@ def post_schedule(
             help='"2026-12-01 09:00" in the campaign\'s zone, an ISO time with offset, or "+15m".',
         ),
     ],
-    channels: Annotated[str, typer.Option("--channels", help="Comma-separated channel names.")],
+    channels: ChannelsOpt = None,
     expires: Annotated[
         str | None, typer.Option("--expires", help="Never send after this time (same formats).")
     ] = None,
@@ -891,12 +1123,15 @@ def post_schedule(
         typer.Option("--rrule", help="Repeat: an RFC 5545 rule, read in the campaign's zone."),
     ] = None,
     no_utm: Annotated[bool, typer.Option("--no-utm", help="Send links without UTM tags.")] = False,
+    again: AgainOpt = False,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Schedule a post to channels; held until it is approved (and while paused).
 
     With --rrule each occurrence is its own delivery per channel, at the same wall-clock time
-    in the campaign's zone across clock changes.
+    in the campaign's zone across clock changes. A post that already has a delivery on a
+    channel (waiting, sending or sent) is refused there unless --again: move that one with
+    'signpost deliveries reschedule' instead.
 
     Example:
 
@@ -924,21 +1159,18 @@ def post_schedule(
         due = parse_when(at, campaign.tz, now, "--at")
         dues = occurrences(rrule, due, campaign.tz) if rrule else [due]
         until = parse_when(expires, campaign.tz, now, "--expires") if expires else None
-        names = [n.strip() for n in channels.split(",") if n.strip()]
-        _require_publishing(ws, names)
-        created = []
-        for when in dues:
-            created += deliveries.schedule(
-                session,
-                ws.actor(),
-                now,
-                post=post,
-                due=when,
-                expires=until,
-                channel_names=names,
-                channels=ws.settings.channels,
-                utm=not no_utm,
-            )
+        created = deliveries.schedule(
+            session,
+            ws.actor(),
+            now,
+            post=post,
+            dues=dues,
+            expires=until,
+            channel_names=None if channels is None else _names(channels),
+            channels=ws.settings.channels,
+            utm=not no_utm,
+            again=again,
+        )
         rows = _delivery_rows([(d, campaign.slug, campaign.tz) for d in created])
         state = post.state
     held = sum(1 for r in rows if r["state"] == "held")
@@ -948,6 +1180,7 @@ def post_schedule(
         if len(dues) == 1
         else (f"{len(dues)} times from {rows[0]['due_local']} to {rows[-1]['due_local']}")
     )
+    names = sorted({r["channel"] for r in rows})
     _say(f"post {post_id} scheduled to {len(names)} channel(s) {times}{note}")
     if fmt == Format.json:
         from scheduler.output import emit_json
@@ -957,11 +1190,17 @@ def post_schedule(
         _render_deliveries(rows, fmt)
 
 
+def _names(channels: str) -> list[str]:
+    """Channel names from a comma-separated option."""
+    return [n.strip() for n in channels.split(",") if n.strip()]
+
+
 @post_app.command("queue")
 def post_queue(
     ctx: typer.Context,
     post_id: PostId,
     channels: Annotated[str, typer.Option("--channels", help="Comma-separated channel names.")],
+    again: AgainOpt = False,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Schedule a post into its campaign's next free queue slot on each channel.
@@ -975,8 +1214,8 @@ def post_queue(
     with writing(ctx) as (ws, session):
         post = workflow.get_post(session, post_id)
         campaign = session.get(workflow.Campaign, post.campaign_id)
-        names = [n.strip() for n in channels.split(",") if n.strip()]
-        _require_publishing(ws, names)
+        names = _names(channels)
+        workflow.require_publishing(names, ws.settings.channels)
         created = deliveries.queue(
             session,
             ws.actor(),
@@ -984,6 +1223,7 @@ def post_queue(
             post=post,
             channel_names=names,
             channels=ws.settings.channels,
+            again=again,
         )
         rows = _delivery_rows([(d, campaign.slug, campaign.tz) for d in created])
         state = post.state
@@ -995,20 +1235,6 @@ def post_queue(
         emit_json({"post": post_id, "state": state, "deliveries": rows})
     else:
         _render_deliveries(rows, fmt)
-
-
-def _require_publishing(ws: Workspace, names: list[str]) -> None:
-    """Refuse channels whose type cannot publish yet (unknown ones are refused later)."""
-    from channels.registry import ADAPTERS
-    from posts.errors import UserError
-
-    for name in names:
-        ch = ws.settings.channels.get(name)
-        if ch is not None and ch.type not in ADAPTERS:
-            raise UserError(
-                f"--channels: {name} is a {ch.type} channel, which cannot publish yet"
-                f" (publishing types: {', '.join(sorted(ADAPTERS))})"
-            )
 
 
 @post_app.command("import")
@@ -1159,16 +1385,15 @@ def deliveries_retry(
         signpost deliveries retry 12 --at "+5m"
     """
     from posts import deliveries
-    from posts.models import Campaign, Post
     from scheduler.when import parse_when
 
     with writing(ctx) as (ws, session):
         delivery = deliveries.get_delivery(session, delivery_id)
-        campaign = session.get(Campaign, session.get(Post, delivery.post_id).campaign_id)
+        _, _, tz = _with_campaign(session, delivery)
         now = ws.clock.now()
-        due = parse_when(at, campaign.tz, now, "--at") if at else None
+        due = parse_when(at, tz, now, "--at") if at else None
         delivery = deliveries.retry(session, ws.actor(), now, delivery=delivery, due=due)
-        rows = _delivery_rows([(delivery, campaign.slug, campaign.tz)])
+        rows = _delivery_rows([_with_campaign(session, delivery)])
     _say(f"delivery {delivery_id} rescheduled for {rows[0]['due_local']} ({rows[0]['state']})")
     _render_deliveries(rows, fmt) if fmt == Format.table else _emit_one(rows[0])
 
@@ -1192,17 +1417,94 @@ def deliveries_resolve(
         signpost deliveries resolve 13 --not-sent
     """
     from posts import deliveries
-    from posts.models import Campaign, Post
 
     with writing(ctx) as (ws, session):
         delivery = deliveries.get_delivery(session, delivery_id)
         delivery = deliveries.resolve(
             session, ws.actor(), ws.clock.now(), delivery=delivery, sent_url=sent, not_sent=not_sent
         )
-        campaign = session.get(Campaign, session.get(Post, delivery.post_id).campaign_id)
-        rows = _delivery_rows([(delivery, campaign.slug, campaign.tz)])
+        rows = _delivery_rows([_with_campaign(session, delivery)])
     _say(f"delivery {delivery_id} resolved: {rows[0]['state']}")
     _render_deliveries(rows, fmt) if fmt == Format.table else _emit_one(rows[0])
+
+
+@deliveries_app.command("cancel")
+def deliveries_cancel(
+    ctx: typer.Context,
+    delivery_id: Annotated[int, typer.Argument(help="The delivery's id.")],
+    reason: Annotated[str | None, typer.Option("--reason", help="Why, for the audit log.")] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Cancel one delivery that has not gone out (pending, held or waiting to retry).
+
+    The rest of the post's deliveries stay as they are; a running daemon drops it at once.
+
+    Example:
+
+        signpost deliveries cancel 12 --reason "scheduled twice by mistake"
+    """
+    from posts import deliveries
+
+    with writing(ctx) as (ws, session):
+        delivery = deliveries.cancel(
+            session,
+            ws.actor(),
+            ws.clock.now(),
+            delivery=deliveries.get_delivery(session, delivery_id),
+            reason=reason,
+        )
+        rows = _delivery_rows([_with_campaign(session, delivery)])
+    _say(f"delivery {delivery_id} to {rows[0]['channel']} cancelled")
+    _render_deliveries(rows, fmt) if fmt == Format.table else _emit_one(rows[0])
+
+
+@deliveries_app.command("reschedule")
+def deliveries_reschedule(
+    ctx: typer.Context,
+    delivery_id: Annotated[int, typer.Argument(help="The delivery's id.")],
+    at: Annotated[
+        str,
+        typer.Option("--at", help="The new time, read like 'post schedule --at'."),
+    ],
+    expires: Annotated[
+        str | None, typer.Option("--expires", help="A new expiry (same formats).")
+    ] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Move a pending, held, missed or failed delivery to a new time (same idempotency key).
+
+    Example:
+
+        signpost deliveries reschedule 12 --at "2026-12-04 09:30"
+    """
+    from posts import deliveries
+    from scheduler.when import parse_when
+
+    with writing(ctx) as (ws, session):
+        delivery = deliveries.get_delivery(session, delivery_id)
+        _, _, tz = _with_campaign(session, delivery)
+        now = ws.clock.now()
+        delivery = deliveries.reschedule(
+            session,
+            ws.actor(),
+            now,
+            delivery=delivery,
+            due=parse_when(at, tz, now, "--at"),
+            expires=parse_when(expires, tz, now, "--expires") if expires else None,
+        )
+        rows = _delivery_rows([_with_campaign(session, delivery)])
+    _say(f"delivery {delivery_id} moved to {rows[0]['due_local']} ({rows[0]['state']})")
+    _render_deliveries(rows, fmt) if fmt == Format.table else _emit_one(rows[0])
+
+
+def _with_campaign(session: Session, delivery: Any) -> tuple[Any, str | None, str]:
+    """A delivery with its campaign's slug and zone (a notification has neither: UTC)."""
+    from posts.models import Campaign, Post
+
+    if delivery.post_id is None:
+        return delivery, None, "UTC"
+    campaign = session.get(Campaign, session.get(Post, delivery.post_id).campaign_id)
+    return delivery, campaign.slug, campaign.tz
 
 
 def _emit_one(row: dict[str, Any]) -> None:
@@ -1227,7 +1529,12 @@ def calendar(
         str | None, typer.Option("--from", help="From this day or time [default: today].")
     ] = None,
     end: Annotated[
-        str | None, typer.Option("--to", help="Up to this day or time [default: 30 days on].")
+        str | None,
+        typer.Option(
+            "--to",
+            help="Through this day (a date includes all of it), or up to this time (not"
+            " included) [default: 30 days on].",
+        ),
     ] = None,
     fmt: Annotated[
         CalendarFormat,
@@ -1238,6 +1545,9 @@ def calendar(
     ] = None,
 ) -> None:
     """Every delivery due in a period, in time order, in each campaign's time zone.
+
+    --to 2026-12-08 includes the whole of the 8th; --to "2026-12-08 12:00" stops just
+    before noon. Days are read in the config's [defaults] tz.
 
     --format ics gives one event per delivery (its UID is the delivery's key, so calendar
     apps update events rather than duplicate them); --format html one static page, a week
@@ -1257,14 +1567,14 @@ def calendar(
 
     from posts import deliveries
     from posts.errors import UserError
-    from scheduler.calendars import to_html, to_ics
+    from scheduler.calendars import period_end, to_html, to_ics
     from scheduler.when import parse_when
 
     with reading(ctx) as (ws, session):
         now = ws.clock.now()
         tz = ws.settings.default_tz
         begin = parse_when(start, tz, now, "--from") if start else now - timedelta(days=1)
-        finish = parse_when(end, tz, now, "--to") if end else begin + timedelta(days=30)
+        finish = period_end(end, tz, now, "--to") if end else begin + timedelta(days=30)
         if finish <= begin:
             raise UserError("--to must be after --from")
         rows = _delivery_rows(
@@ -1524,6 +1834,7 @@ def daemon(
     """Publish approved posts on time until stopped (SIGTERM or Ctrl-C stop it cleanly).
 
     Run it under systemd (docs/signpost.service). Several daemons may share one database.
+    With --once it exits 1 if a delivery it handled failed or is uncertain.
 
     Example:
 
@@ -1535,7 +1846,8 @@ def daemon(
 
     import httpx
 
-    from scheduler.daemon import Daemon, daemon_id
+    from scheduler.daemon import Daemon, daemon_id, needs_a_person
+    from scheduler.output import error
     from scheduler.workspace import make_engine
 
     logging.basicConfig(
@@ -1550,6 +1862,9 @@ def daemon(
                 f"sent {report.sent}, retrying {report.retrying}, failed {report.failed},"
                 f" uncertain {report.uncertain}, missed {report.missed}"
             )
+            if problem := needs_a_person(report):
+                error(problem)
+                raise typer.Exit(1)
             return
         runner = Daemon(
             engine=engine,

@@ -11,6 +11,7 @@ missed, writes its heartbeat and refreshes the metrics.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from posts import audit, notices
+from posts.errors import UserError
 from posts.models import Delivery, DeliveryState, Heartbeat
 from posts.store import DatabaseUnreachable
 from scheduler.delivery import CLAIMABLE, Claim, Engine, Report
@@ -111,9 +113,14 @@ class Daemon:
     # --- life cycle -------------------------------------------------------------------------
 
     def run(self) -> Report:
-        """Run until ``stop()``; returns the totals. In-flight sends finish before it returns."""
+        """Run until ``stop()``; returns the totals. In-flight sends finish before it returns.
+
+        The health port is taken first: a second daemon pointed at a port that is in use
+        stops there, before it records a start or a heartbeat it could not keep.
+        """
         from apscheduler.schedulers.background import BackgroundScheduler
 
+        self._bind_health()
         calendar = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
@@ -255,10 +262,24 @@ class Daemon:
 
     # --- health -----------------------------------------------------------------------------
 
-    def _serve_health(self) -> None:
+    def _bind_health(self) -> None:
+        """Listen on ``[daemon] health``, or refuse in one line that names the key."""
         if not self.health:
             return
         host, _, port = self.health.rpartition(":")
+        try:
+            self.http = ThreadingHTTPServer((host, int(port)), self._health_handler())
+        except OSError as exc:
+            raise UserError(cannot_listen(self.health, exc)) from None
+
+    def _serve_health(self) -> None:
+        if self.http is None:
+            return
+        threading.Thread(target=self.http.serve_forever, daemon=True, name="health").start()
+        host, port = self.http.server_address[:2]
+        log.info("health and metrics on http://%s:%s/healthz and /metrics", host, port)
+
+    def _health_handler(self) -> type[BaseHTTPRequestHandler]:
         daemon = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -291,8 +312,25 @@ class Daemon:
             def log_message(self, *_args: Any) -> None:
                 pass
 
-        self.http = ThreadingHTTPServer((host, int(port)), Handler)
-        threading.Thread(target=self.http.serve_forever, daemon=True, name="health").start()
-        log.info(
-            "health and metrics on http://%s:%s/healthz and /metrics", host, self.http.server_port
-        )
+        return Handler
+
+
+def cannot_listen(health: str, exc: OSError) -> str:
+    """Why the health port could not be taken, naming the config key and its value."""
+    if exc.errno == errno.EADDRINUSE:
+        why = "port already in use (is another daemon running?)"
+    else:
+        why = exc.strerror or str(exc)
+    return f"[daemon] health {health}: {why}"
+
+
+def needs_a_person(report: Report) -> str | None:
+    """The line ``daemon --once`` ends with when a delivery it handled failed or is
+    uncertain (so cron mails it and the exit code is 1); None when all is well."""
+    parts = [
+        f"{count} {'delivery' if count == 1 else 'deliveries'} {state}: see"
+        f" 'signpost deliveries list --state {state}'"
+        for state, count in (("failed", report.failed), ("uncertain", report.uncertain))
+        if count
+    ]
+    return "; ".join(parts) or None

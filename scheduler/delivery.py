@@ -33,13 +33,12 @@ from sqlmodel import Session, select
 from channels.base import (
     Channel,
     ChannelError,
-    Media,
     Message,
     PermanentError,
     Receipt,
     TransientError,
 )
-from channels.utm import tag, tag_text
+from channels.outgoing import compose_message
 from posts import audit, holds, notices, workflow
 from posts.models import Campaign, Delivery, DeliveryState, Post, Revision
 from posts.notices import NotifyPolicy
@@ -257,7 +256,7 @@ class Engine:
     def _message(
         self, delivery: Delivery, revision: Revision | None, campaign: Campaign | None
     ) -> Message:
-        """What goes out: the channel's text, its links tagged with UTM unless turned off."""
+        """What goes out, made by the one composer that `post preview` shows too."""
         if delivery.notice is not None:
             return Message(
                 text=delivery.notice,
@@ -271,11 +270,15 @@ class Engine:
             if channel is not None and delivery.utm
             else {}
         )
-        return Message(
-            text=tag_text(revision.variants.get(delivery.channel, revision.text), utm),
+        return compose_message(
+            delivery.channel,
+            channel.type if channel is not None else "",
+            text=revision.text,
+            variants=revision.variants,
+            link=revision.link,
+            media=revision.media,
+            utm=utm,
             idempotency_key=delivery.idempotency_key,
-            link=tag(revision.link, utm) if revision.link and utm else revision.link,
-            media=tuple(Media(m["path"], m["sha256"], m.get("alt", "")) for m in revision.media),
             campaign=campaign.slug,
             post_id=delivery.post_id,
             delivery_id=delivery.id,
@@ -574,9 +577,23 @@ class Engine:
             for delivery_id, channel, due, expires, post_id, last_error in rows:
                 expired = expires is not None and _aware(expires) <= now
                 reason = (
-                    "past its expiry"
+                    f"past its expiry {_aware(expires).isoformat(timespec='minutes')}"
                     if expired
                     else (f"more than {_words(self.settings.grace)} late")
+                )
+                # The why goes on the delivery itself, so 'deliveries list' shows it; a
+                # transient error from an earlier try stays readable after it (from a
+                # previous miss, retried, only the error it carried).
+                earlier = last_error
+                if earlier and earlier.startswith("missed: "):
+                    earlier = earlier.partition("; last error: ")[2] or None
+                session.exec(
+                    sa.update(Delivery)
+                    .where(Delivery.id == delivery_id)
+                    .values(
+                        last_error=f"missed: {reason}, not sent (retry with: signpost deliveries"
+                        f" retry {delivery_id})" + (f"; last error: {earlier}" if earlier else "")
+                    )
                 )
                 audit.record(
                     session,

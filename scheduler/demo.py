@@ -122,7 +122,7 @@ def run(*, keep: bool) -> int:
     try:
         _story(config)
         _publish(config)
-        _report(config, folder, receiver, time.monotonic() - started)
+        _report(config, folder, receiver, time.monotonic() - started, keep=keep)
     except _DemoFailed as exc:
         message(f"demo failed: {exc}")
         return 1
@@ -176,54 +176,44 @@ def _story(config: Path) -> None:
         "--link-domain",
         "stopitnow.org.uk",
     )
-    _signpost(
-        config,
-        "alice",
-        "post",
-        "add",
-        "--campaign",
-        "stop-it-now",
-        "--text",
-        HELP_POST,
-        "--link",
-        "https://www.stopitnow.org.uk/",
-    )
-    _signpost(
-        config,
-        "alice",
-        "post",
-        "add",
-        "--campaign",
-        "stop-it-now",
-        "--text",
-        CHAT_POST,
-        "--link",
-        "https://www.stopitnow.org.uk/",
-    )
+    for text in (HELP_POST, CHAT_POST):
+        _signpost(
+            config,
+            "alice",
+            "post",
+            "add",
+            "--campaign",
+            "stop-it-now",
+            "--channels",
+            "newsroom,website",
+            "--text",
+            text,
+            "--link",
+            "https://www.stopitnow.org.uk/",
+        )
     for post in ("1", "2"):
-        _signpost(config, "alice", "post", "check", post)
         _signpost(config, "alice", "post", "submit", post)
+    message("\nThe approver sees exactly what each channel will receive, tagged link included.")
+    _signpost(config, "bob", "post", "preview", "1")
     message("\nFour-eyes: alice wrote the posts (and is no approver), so she may not approve them.")
-    _signpost(config, "alice", "post", "approve", "1", expect=3)
-    _signpost(config, "bob", "post", "approve", "1", "--comment", "Wording agreed with the charity")
-    _signpost(
-        config, "alice", "post", "schedule", "1", "--at", "+3s", "--channels", "newsroom,website"
-    )
-    message("\nScheduled before approval: the web chat post is held until bob signs it off.")
+    _signpost(config, "alice", "post", "approve", "1", "--revision", "1", expect=3)
     _signpost(
         config,
-        "alice",
+        "bob",
         "post",
-        "schedule",
-        "2",
-        "--at",
-        "+5s",
-        "--expires",
-        "+1h",
-        "--channels",
-        "newsroom,website",
+        "approve",
+        "1",
+        "--revision",
+        "1",
+        "--comment",
+        "Wording agreed with the charity",
     )
-    _signpost(config, "bob", "post", "approve", "2")
+    _signpost(config, "alice", "post", "schedule", "1", "--at", "+3s")
+    message("\nA slip: scheduling the same post again would send it twice, so it is refused.")
+    _signpost(config, "alice", "post", "schedule", "1", "--at", "+4s", expect=1)
+    message("\nScheduled before approval: the web chat post is held until bob signs it off.")
+    _signpost(config, "alice", "post", "schedule", "2", "--at", "+5s", "--expires", "+1h")
+    _signpost(config, "bob", "post", "approve", "2", "--revision", "1")
 
 
 def _publish(config: Path) -> None:
@@ -279,10 +269,15 @@ def _publish(config: Path) -> None:
         raise _DemoFailed(f"not every delivery ended within {DEADLINE_S:.0f} s")
 
 
-def _report(config: Path, folder: Path, receiver: Receiver, elapsed: float) -> None:
+def _report(config: Path, folder: Path, receiver: Receiver, elapsed: float, *, keep: bool) -> None:
     _signpost(config, "bob", "deliveries", "list")
     feed = folder / "public" / "stop-it-now.atom"
-    message(f"\nThe Atom feed is at {feed} ({feed.stat().st_size} bytes).")
+    where = (
+        f"is at {feed}"
+        if keep
+        else "is in the demo's workspace, deleted when it ends ('signpost demo --keep' keeps it)"
+    )
+    message(f"\nThe Atom feed ({feed.stat().st_size} bytes) {where}.")
     message(
         f"The webhook receiver verified {len(receiver.events)} signed event(s)"
         f" and rejected {receiver.rejected}:"

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping, Sequence
-from enum import StrEnum
+from datetime import date
+from enum import Enum, StrEnum
 from typing import Any
 
 PIPE_WIDTH = 160
@@ -40,16 +41,53 @@ def emit_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
-def _cell(value: Any, width: int | None) -> str:
+def readable(value: Any) -> str:
+    """``value`` on one line as people read it, never as a Python repr.
+
+    None and empty containers are blank, enums their value, booleans yes/no, times ISO 8601;
+    a list is "a, b", a mapping "key: value, key: value", and a container inside another is
+    bracketed so "media: (alt: ..., sha256: ...)" stays unambiguous.
+    """
     if value is None:
         return ""
-    if isinstance(value, list | tuple):
-        text = ", ".join(str(v) for v in value)
-    elif isinstance(value, Mapping):
-        text = ", ".join(f"{k}={v}" for k, v in value.items())
-    else:
-        text = str(value)
-    text = " ".join(text.split())
+    if isinstance(value, Enum):
+        return readable(value.value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, date):  # datetime too
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return ", ".join(f"{readable(k)}: {_nested(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return ", ".join(_nested(v) for v in value)
+    return str(value)
+
+
+def _nested(value: Any) -> str:
+    """A value inside a container: bracketed when it is one itself, "-" when it is empty."""
+    text = readable(value)
+    if not text:
+        return "-"
+    if isinstance(value, Mapping | list | tuple | set | frozenset):
+        return f"({text})"
+    return text
+
+
+def readable_lines(value: Any) -> str:
+    """``value`` for a ``show`` table: an item per line, a mapping's "key: value" per line.
+
+    Text keeps its own line breaks (a post's words are shown as written).
+    """
+    if isinstance(value, Mapping):
+        return "\n".join(f"{readable(k)}: {_nested(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return "\n".join(readable(v) for v in value)
+    return readable(value)
+
+
+def _cell(value: Any, width: int | None) -> str:
+    """A listing's cell: one line, cut to ``width`` characters when given."""
+    text = " ".join(readable(value).split())
     if width and len(text) > width:
         text = text[: width - 1] + "…"
     return text
@@ -68,6 +106,7 @@ def render(
         emit_json(list(rows))
         return
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title, show_lines=False, header_style="bold")
     for column in columns:
@@ -75,7 +114,8 @@ def render(
         wraps = column in (widths or {})
         table.add_column(column, overflow="fold", no_wrap=not wraps)
     for row in rows:
-        table.add_row(*(_cell(row.get(c), (widths or {}).get(c)) for c in columns))
+        # Text, not markup: a post's "[newsroom]" or "[b]" is shown as written.
+        table.add_row(*(Text(_cell(row.get(c), (widths or {}).get(c))) for c in columns))
     _console().print(table)
 
 
@@ -85,12 +125,13 @@ def show(obj: Mapping[str, Any], fmt: Format, *, title: str | None = None) -> No
         emit_json(dict(obj))
         return
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title, show_header=False, box=None, padding=(0, 2, 0, 0))
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     for key, value in obj.items():
-        table.add_row(key, _cell(value, None) if not isinstance(value, str) else value)
+        table.add_row(Text(key), Text(readable_lines(value)))
     _console().print(table)
 
 

@@ -10,6 +10,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -210,3 +211,26 @@ def add_post(signpost: Signpost, text: str, *extra: str, actor: str = "alice") -
 def dump(database: TestDatabase) -> list[str]:
     """Every table and row of the database, to prove a command changed nothing."""
     return database.dump()
+
+
+def outgoing(channel_type: str, text: str, key: str, link: str | None = None, **extra: Any) -> Any:
+    """A message as the engine's composer makes it for a channel of ``channel_type``.
+
+    Adapters send ``Message.text`` as they get it, so adapter tests build their messages the
+    way the engine does (link appended where the type shows it in the words).
+    """
+    from dataclasses import replace
+
+    from channels.outgoing import compose_message
+
+    message = compose_message(
+        channel_type,
+        channel_type,
+        text=text,
+        variants={},
+        link=link,
+        media=[],
+        utm={},
+        idempotency_key=key,
+    )
+    return replace(message, **extra)

@@ -22,7 +22,7 @@ def history(signpost: Signpost, campaign: str) -> Signpost:
     """A few real events: init, campaign, add, submit, approve (seq 1..5)."""
     post = add_post(signpost, f"Help: {HELPLINE}")
     assert signpost("alice", "post", "submit", str(post["id"])).exit_code == 0
-    assert signpost("bob", "post", "approve", str(post["id"])).exit_code == 0
+    assert signpost("bob", "post", "approve", str(post["id"]), "--revision", "1").exit_code == 0
     assert signpost("bob", "audit", "verify").exit_code == 0
     return signpost
 

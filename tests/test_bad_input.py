@@ -158,7 +158,7 @@ BAD_INPUT = [
     ),
     (
         "reject with an empty comment",
-        "bob", "post reject {post} --comment {blank}", 1,
+        "bob", "post reject {post} --revision 1 --comment {blank}", 1,
         "--comment: a rejection needs a reason the author can act on",
     ),
     (
@@ -169,9 +169,20 @@ BAD_INPUT = [
     ),
     (
         "unknown user approves",
-        "mallory", "post approve {post}", 3,
+        "mallory", "post approve {post} --revision 1", 3,
         "user 'mallory' is not in the config's [users]: unknown users can read but not"
         " approve posts",
+    ),
+    (
+        "approve with no terminal to ask on and no --revision",
+        "bob", "post approve {post}", 3,
+        "post 1 is at revision 1: check it with 'signpost post preview 1', then approve it"
+        " with --revision 1",
+    ),
+    (
+        "approve a revision the post never had",
+        "bob", "post approve {post} --revision 7", 1,
+        "post 1 has no revision 7 (its current revision is 1)",
     ),
     (
         "unknown user adds a campaign",
@@ -307,7 +318,7 @@ def test_init_twice_is_safe(initialised: Signpost, db_path: TestDatabase) -> Non
     result = initialised("carol", "init")
 
     assert result.exit_code == 0, result.stderr
-    assert result.stderr == f"database {where(db_path)} is up to date (schema 0001)\n"
+    assert result.stderr == f"database {where(db_path)} is up to date (schema 0002)\n"
     assert dump(db_path) == before
 
 

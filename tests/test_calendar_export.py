@@ -26,7 +26,7 @@ def planned(signpost: Signpost, campaign: str):
     post = add_post(at, f"Web chat tonight, 18:00: {HELPLINE}")
     other = add_post(at, f"Worried? Confidential help: {HELPLINE}")
     at("alice", "post", "submit", str(other["id"]))
-    at("bob", "post", "approve", str(other["id"]))
+    at("bob", "post", "approve", str(other["id"]), "--revision", "1")
     made = []
     for post_id, when, channels in (
         (post["id"], "2026-03-03 17:00", "newsroom,feed"),
@@ -132,7 +132,7 @@ def test_html_in_headless_chromium_shows_the_weeks_posts(planned, tmp_path: Path
         "--from",
         "2026-03-02",
         "--to",
-        "2026-03-09",
+        "2026-03-08",  # through Sunday: a bare --to date includes that day
         "--format",
         "html",
         "--output",

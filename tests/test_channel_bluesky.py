@@ -11,6 +11,7 @@ import pytest
 
 from channels.base import Media, Message, PermanentError
 from channels.registry import build
+from tests.conftest import outgoing
 from tests.peers import BlueskyPds
 
 ENV = "SIGNPOST_TEST_BLUESKY_PASSWORD"
@@ -49,7 +50,7 @@ def test_link_facet_offsets_are_utf8_bytes(bluesky_pds: BlueskyPds, account, cli
     text = "Worried? 👍🏽 Café talk — confidential help 0808 1000 900"
     link = "https://www.stopitnow.org.uk/get-help"
     receipt = channel(bluesky_pds, account["handle"], client).publish(
-        Message(text=text, link=link, idempotency_key="sp-bsky-1")
+        outgoing("bluesky", text, "sp-bsky-1", link=link)
     )
     rkey = receipt.remote_id.rsplit("/", 1)[-1]
     assert receipt.remote_url == f"https://bsky.app/profile/{account['handle']}/post/{rkey}"

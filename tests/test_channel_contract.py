@@ -25,6 +25,7 @@ import pytest
 
 from channels.base import Message, OutcomeUnknown, PermanentError, Receipt, TransientError
 from channels.registry import build
+from tests.conftest import outgoing
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.mastodon import FakeMastodon
 from tests.fakes.slack import FakeSlack
@@ -118,8 +119,8 @@ def adapter(case: Case, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, 
         )
 
 
-def message(key: str = "sp-contract-1", text: str = TEXT) -> Message:
-    return Message(text=text, link=LINK, idempotency_key=key)
+def message(case: Case, key: str = "sp-contract-1", text: str = TEXT) -> Message:
+    return outgoing(case.type, text, key, link=LINK)
 
 
 contract = pytest.mark.parametrize("case", CASES, ids=[c.type for c in CASES])
@@ -128,7 +129,7 @@ contract = pytest.mark.parametrize("case", CASES, ids=[c.type for c in CASES])
 @contract
 def test_publish_returns_the_remote_id_and_public_url(case: Case, monkeypatch):
     with adapter(case, monkeypatch) as (fake, channel):
-        receipt = channel.publish(message())
+        receipt = channel.publish(message(case))
         assert case.posts(fake) == [f"{TEXT}\n\n{LINK}"]
         assert receipt.remote_id
         assert receipt.remote_url == case.url(fake, receipt)
@@ -137,8 +138,8 @@ def test_publish_returns_the_remote_id_and_public_url(case: Case, monkeypatch):
 @contract
 def test_the_same_delivery_twice(case: Case, monkeypatch):
     with adapter(case, monkeypatch) as (fake, channel):
-        first = channel.publish(message("sp-contract-twice"))
-        second = channel.publish(message("sp-contract-twice"))
+        first = channel.publish(message(case, "sp-contract-twice"))
+        second = channel.publish(message(case, "sp-contract-twice"))
         assert channel.deduplicates is case.deduplicates
         if case.deduplicates:
             assert second == first
@@ -152,10 +153,10 @@ def test_rate_limit_is_transient_with_the_servers_delay(case: Case, monkeypatch)
     with adapter(case, monkeypatch) as (fake, channel):
         fake.rate_limit(30)
         with pytest.raises(TransientError, match="rate limited") as caught:
-            channel.publish(message())
+            channel.publish(message(case))
         assert caught.value.retry_after == pytest.approx(30, abs=1.5)
         assert case.posts(fake) == []
-        channel.publish(message())  # and the next attempt goes through
+        channel.publish(message(case))  # and the next attempt goes through
         assert len(case.posts(fake)) == 1
 
 
@@ -164,7 +165,7 @@ def test_bad_credentials_are_permanent_and_never_echoed(case: Case, monkeypatch)
     with adapter(case, monkeypatch) as (fake, channel):
         fake.reject_token()
         with pytest.raises(PermanentError) as caught:
-            channel.publish(message())
+            channel.publish(message(case))
         said = str(caught.value)
         assert case.type in said
         assert "credentials rejected" in said or "unknown webhook" in said
@@ -176,7 +177,7 @@ def test_bad_credentials_are_permanent_and_never_echoed(case: Case, monkeypatch)
 def test_validation_refusal_is_permanent_with_the_servers_words(case: Case, monkeypatch):
     with adapter(case, monkeypatch) as (fake, channel):
         with pytest.raises(PermanentError, match=case.validation):
-            channel.publish(message(text="x" * case.limit))
+            channel.publish(message(case, text="x" * case.limit))
         assert case.posts(fake) == []
 
 
@@ -185,7 +186,7 @@ def test_a_dropped_answer_is_an_unknown_outcome(case: Case, monkeypatch):
     with adapter(case, monkeypatch) as (fake, channel):
         fake.drop_next(processed=True)
         with pytest.raises(OutcomeUnknown):
-            channel.publish(message())
+            channel.publish(message(case))
         assert len(case.posts(fake)) == 1  # it did land: only the channel can say so
 
 

@@ -12,6 +12,7 @@ import struct
 import warnings
 import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -23,6 +24,7 @@ import pytest
 from channels.base import Media, Message, OutcomeUnknown, PermanentError, Receipt, TransientError
 from channels.registry import build
 from scheduler.clock import FrozenClock
+from tests.conftest import outgoing
 from tests.peers import SMTP_PASSWORD, Certificates, SmtpServer
 
 ENV = "SIGNPOST_TEST_SMTP_PASSWORD"
@@ -30,9 +32,11 @@ FROM = "Stop It Now <news@stopitnow.example>"
 TO = ["supporters@lists.example", "press@lists.example"]
 NOW = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
 
-MESSAGE = Message(
-    text="Worried about your thoughts? Call 0808 1000 900, free and confidential.",
-    idempotency_key="d42-7f3a9c",
+WORDS = "Worried about your thoughts? Call 0808 1000 900, free and confidential."
+MESSAGE = outgoing(
+    "email",
+    WORDS,
+    "d42-7f3a9c",
     link="https://stopitnow.org.uk/help",
     title="Confidential help is one call away",
     campaign="stop-it-now",
@@ -134,7 +138,7 @@ def test_publish_delivers_one_email(
     assert mail["Date"] == "Sat, 31 Jan 2026 12:00:00 +0000"
     assert mail["Message-ID"] == "<sp.d42-7f3a9c@stopitnow.example>"
     body = mail.get_body(("plain",)).get_content()
-    assert MESSAGE.text in body
+    assert WORDS in body
     assert MESSAGE.link in body
     assert receipt == Receipt(remote_id="<sp.d42-7f3a9c@stopitnow.example>", remote_url=None)
     assert smtp_server.sink.logins == [("signpost", True)]
@@ -178,9 +182,7 @@ def test_an_image_is_attached(
     data = png()
     image.write_bytes(data)
     media = Media(str(image), hashlib.sha256(data).hexdigest(), "A card with the helpline")
-    message = Message(
-        text=MESSAGE.text, idempotency_key="d45-bb", link=MESSAGE.link, media=(media,)
-    )
+    message = replace(MESSAGE, idempotency_key="d45-bb", media=(media,))
 
     email_channel(smtp_server, client).publish(message)
 

@@ -11,6 +11,7 @@ import pytest
 
 from channels.base import Media, Message, PermanentError
 from channels.registry import build
+from tests.conftest import outgoing
 from tests.peers import Synapse
 
 ENV = "SIGNPOST_TEST_MATRIX_TOKEN"
@@ -40,10 +41,11 @@ def channel(synapse: Synapse, room_id: str, client: httpx.Client):
 
 
 def message(key: str, **extra) -> Message:
-    return Message(
-        text="Confidential help: 0808 1000 900",
+    return outgoing(
+        "matrix",
+        "Confidential help: 0808 1000 900",
+        key,
         link="https://www.stopitnow.org.uk/",
-        idempotency_key=key,
         **extra,
     )
 

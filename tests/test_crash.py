@@ -50,17 +50,17 @@ def schedule_many(ws: Workspace, post_id: int, count: int) -> None:
         with store.transaction() as session:
             post = workflow.get_post(session, post_id)
             now = SystemClock().now()
-            for n in range(count):
-                deliveries.schedule(
-                    session,
-                    alice,
-                    now,
-                    post=post,
-                    due=now + timedelta(milliseconds=500, microseconds=n),
-                    expires=None,
-                    channel_names=["hook"],
-                    channels=settings.channels,
-                )
+            deliveries.schedule(
+                session,
+                alice,
+                now,
+                post=post,
+                dues=[now + timedelta(milliseconds=500, microseconds=n) for n in range(count)],
+                expires=None,
+                channel_names=["hook"],
+                channels=settings.channels,
+                again=True,  # many deliveries of one post, on purpose
+            )
     finally:
         store.close()
 
@@ -89,7 +89,16 @@ def test_sigkill_twenty_times_loses_and_duplicates_nothing(
             for n in range(KILLS):
                 daemon = ws.start(log=f"daemon-{n:02d}.log")
                 daemon.wait_serving()
-                time.sleep(rng.uniform(0.05, 0.5))
+                # Its first claim, however long the start takes on this machine, then a
+                # random moment into the sends: kills land mid-send, not on an idle daemon.
+                daemon.wait_for(
+                    "a claim or nothing left to claim",
+                    lambda pid=daemon.proc.pid: (
+                        claims_of(ws, pid) > 0
+                        or not any(states(ws)[s] for s in ("pending", "retry_wait"))
+                    ),
+                )
+                time.sleep(rng.uniform(0.0, 0.3))
                 daemon.kill()
                 in_flight_at_kill.append(claims_of(ws, daemon.proc.pid))
 

@@ -310,7 +310,7 @@ class Workspace:
         """A post alice wrote and bob approved."""
         post = self.json("alice", "post", "add", "--campaign", "helpline", "--text", text)
         self.ok("alice", "post", "submit", str(post["id"]))
-        self.ok("bob", "post", "approve", str(post["id"]))
+        self.ok("bob", "post", "approve", str(post["id"]), "--revision", "1")
         return post["id"]
 
     def schedule(self, post_id: int, at: str = "+1s") -> dict[str, Any]:

@@ -135,7 +135,7 @@ def engine(store: Store, clock: FrozenClock, hook: FakeChannel, feed: FakeChanne
 def approved(cli: Signpost, text: str = TEXT) -> int:
     post = add_post(cli, text)
     assert cli("alice", "post", "submit", str(post["id"])).exit_code == 0
-    assert cli("bob", "post", "approve", str(post["id"])).exit_code == 0
+    assert cli("bob", "post", "approve", str(post["id"]), "--revision", "1").exit_code == 0
     return post["id"]
 
 
@@ -216,7 +216,7 @@ def test_edit_after_approval_stops_it_even_if_the_state_says_pending(
     clock.advance(timedelta(minutes=2))
     assert engine.tick().sent == 0
     assert hook.sent == []
-    cli("dave", "post", "approve", str(post_id))
+    cli("dave", "post", "approve", str(post_id), "--revision", "2")
     assert engine.tick().sent == 1
     assert hook.sent[0].text == TEXT + " New words."
 
@@ -317,7 +317,9 @@ def test_unknown_outcome_on_a_deduplicating_channel_is_resent_with_the_same_key(
 def test_unknown_outcome_asks_the_channel_when_it_can(cli, engine, clock, hook):
     hook.can_look_up = True
     post_id = approved(cli)
-    [found, not_found] = [schedule(cli, post_id, at)[0] for at in ("+1m", "+2m")]
+    [found, not_found] = [
+        schedule(cli, post_id, at, "newsroom", "--again")[0] for at in ("+1m", "+2m")
+    ]
     hook.script += [lands_then_drops(hook), raises(OutcomeUnknown("dropped before sending"))]
     clock.advance(timedelta(minutes=2))
     engine.tick()
@@ -376,7 +378,7 @@ def test_a_daemon_dying_mid_send_is_reconciled(cli, engine, store, clock, hook, 
 def test_two_engines_never_claim_the_same_delivery(cli, engine, store, clock):
     post_id = approved(cli)
     for second in range(1, 21):
-        schedule(cli, post_id, f"+{second}s", "newsroom,feed")
+        schedule(cli, post_id, f"+{second}s", "newsroom,feed", "--again")
     clock.advance(timedelta(seconds=21))
     claimed: list[int] = []
     lock = threading.Lock()

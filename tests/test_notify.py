@@ -82,7 +82,7 @@ def test_approval_requested_and_failed_delivery_reach_the_team_once(
         lambda *a, **k: signpost(*a, obj={"clock": clock}, config=team, **k), f"Help: {HELPLINE}"
     )
     run(signpost, team, clock, "alice", "post", "submit", str(post["id"]))
-    run(signpost, team, clock, "bob", "post", "approve", str(post["id"]))
+    run(signpost, team, clock, "bob", "post", "approve", str(post["id"]), "--revision", "1")
     run(
         signpost,
         team,

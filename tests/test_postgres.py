@@ -142,18 +142,17 @@ def schedule_many(ws: Workspace, post_id: int, count: int, due_in: timedelta) ->
         with store.transaction() as session:
             post = workflow.get_post(session, post_id)
             now = SystemClock().now()
-            made = []
-            for n in range(count):
-                made += deliveries.schedule(
-                    session,
-                    alice,
-                    now,
-                    post=post,
-                    due=now + due_in + timedelta(microseconds=n),
-                    expires=None,
-                    channel_names=["hook"],
-                    channels=settings.channels,
-                )
+            made = deliveries.schedule(
+                session,
+                alice,
+                now,
+                post=post,
+                dues=[now + due_in + timedelta(microseconds=n) for n in range(count)],
+                expires=None,
+                channel_names=["hook"],
+                channels=settings.channels,
+                again=True,  # many deliveries of one post, on purpose
+            )
             session.flush()
             return [d.id for d in made]
     finally:
@@ -400,7 +399,7 @@ WRITER = textwrap.dedent(
             .stdout
         )
         run("alice", "post", "submit", str(post["id"]))
-        run("bob", "post", "approve", str(post["id"]))
+        run("bob", "post", "approve", str(post["id"]), "--revision", "1")
         run("bob", "pause", "--campaign", name, "--reason", f"round {n}")
         run("bob", "resume", "--campaign", name)
     """

@@ -42,7 +42,7 @@ def test_report_lists_sent_posts_with_urls_tagged_links_and_totals(signpost, cam
             ).stdout
         )
         cli("alice", "post", "submit", str(post["id"]))
-        cli("bob", "post", "approve", str(post["id"]))
+        cli("bob", "post", "approve", str(post["id"]), "--revision", "1")
         ids.append(post["id"])
     cli("alice", "post", "schedule", str(ids[0]), "--at", "+1h", "--channels", "newsroom,feed")
     cli("alice", "post", "schedule", str(ids[1]), "--at", "+4d", "--channels", "newsroom")

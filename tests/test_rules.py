@@ -640,7 +640,7 @@ def test_approve_refuses_a_post_that_no_longer_fits_a_channel(
     post = add_post(signpost, padded(150))
     assert signpost("alice", "post", "submit", str(post["id"])).exit_code == 0
 
-    result = signpost("bob", "post", "approve", str(post["id"]), config=strict)
+    result = signpost("bob", "post", "approve", str(post["id"]), "--revision", "1", config=strict)
 
     assert result.exit_code == 3
     assert (

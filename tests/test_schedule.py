@@ -50,7 +50,7 @@ def schedule(at: Signpost, post_id: int, when: str, channels: str = "newsroom", 
 def approved_post(at: Signpost) -> dict:
     post = add_post(at, TEXT)
     assert at("alice", "post", "submit", str(post["id"])).exit_code == 0
-    assert at("bob", "post", "approve", str(post["id"])).exit_code == 0
+    assert at("bob", "post", "approve", str(post["id"]), "--revision", "1").exit_code == 0
     return post
 
 
@@ -175,7 +175,7 @@ def test_over_long_for_the_scheduled_channel_is_refused(
             alice,
             NOW,
             post=workflow.get_post(session, post_id),
-            due=datetime(2026, 3, 2, tzinfo=UTC),
+            dues=[datetime(2026, 3, 2, tzinfo=UTC)],
             expires=None,
             channel_names=["mastodon"],
             channels=settings.channels,
@@ -189,7 +189,7 @@ def test_over_long_for_the_scheduled_channel_is_refused(
                 alice,
                 NOW,
                 post=workflow.get_post(session, post_id),
-                due=datetime(2026, 3, 3, tzinfo=UTC),
+                dues=[datetime(2026, 3, 3, tzinfo=UTC)],
                 expires=None,
                 channel_names=["bluesky", "newsroom"],
                 channels=settings.channels,
@@ -212,7 +212,7 @@ def test_scheduled_before_approval_is_held_then_released(at: Signpost, campaign:
     keys = {d["idempotency_key"] for d in created["deliveries"]}
     assert len(keys) == 2
     at("alice", "post", "submit", str(post["id"]))
-    at("bob", "post", "approve", str(post["id"]))
+    at("bob", "post", "approve", str(post["id"]), "--revision", "1")
     listed = json.loads(at("bob", "deliveries", "list", "--format", "json").stdout)
     assert {d["state"] for d in listed} == {"pending"}
     assert {d["idempotency_key"] for d in listed} == keys  # fixed at creation
@@ -276,7 +276,7 @@ def test_calendar_shows_deliveries_in_order(at: Signpost, campaign: str):
     post = approved_post(at)
     schedule(at, post["id"], "2026-03-05 09:00", "newsroom")
     schedule(at, post["id"], "2026-03-03 09:00", "feed")
-    schedule(at, post["id"], "2026-05-03 09:00", "feed")
+    schedule(at, post["id"], "2026-05-03 09:00", "feed", "--again")
     cal = at(
         "bob",
         "calendar",
@@ -305,7 +305,7 @@ def test_pausing_one_campaign_leaves_the_other_alone(at: Signpost, campaign: str
     )
     theirs_id = json.loads(theirs.stdout)["id"]
     at("alice", "post", "submit", str(theirs_id))
-    at("bob", "post", "approve", str(theirs_id))
+    at("bob", "post", "approve", str(theirs_id), "--revision", "1")
     schedule(at, ours["id"], "+1h")
     schedule(at, theirs_id, "+1h")
     for paused, held_post in (("aaa-other", theirs_id), ("stop-it-now", ours["id"])):

@@ -149,7 +149,7 @@ def test_one_approved_post_goes_out_to_all_six_once(six):
     )
     cli(config, "alice", "post", "add", "--campaign", "stop-it-now", "--text", TEXT, "--link", LINK)
     cli(config, "alice", "post", "submit", "1")
-    cli(config, "bob", "post", "approve", "1")
+    cli(config, "bob", "post", "approve", "1", "--revision", "1")
     scheduled = cli(
         config,
         "alice",
@@ -215,7 +215,7 @@ def test_a_crash_mid_send_never_duplicates_on_mastodon_or_matrix(six, late):
         ("alice", "campaign", "add", "stop-it-now", "--name", "Stop It Now"),
         ("alice", "post", "add", "--campaign", "stop-it-now", "--text", TEXT),
         ("alice", "post", "submit", "1"),
-        ("bob", "post", "approve", "1"),
+        ("bob", "post", "approve", "1", "--revision", "1"),
         ("alice", "post", "schedule", "1", "--at", "+1m", "--channels", "mastodon,matrix"),
     ):
         assert cli(config, actor, *args, clock=clock).exit_code == 0

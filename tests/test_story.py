@@ -29,7 +29,16 @@ def test_draft_to_approved_by_a_second_person(
     assert json.loads(submitted.stdout)["state"] == "submitted"
 
     approved = signpost(
-        "bob", "post", "approve", str(post["id"]), "--comment", "ok", "--format", "json"
+        "bob",
+        "post",
+        "approve",
+        str(post["id"]),
+        "--revision",
+        "1",
+        "--comment",
+        "ok",
+        "--format",
+        "json",
     )
     assert approved.exit_code == 0, approved.stderr
     shown = json.loads(approved.stdout)
@@ -148,7 +157,9 @@ def test_demo_runs_the_story():
 
     result = CliRunner().invoke(app, ["demo"])
     assert result.exit_code == 0, result.stderr
-    assert "post 1 approved by bob: now approved" in result.stderr
+    assert "post 1 revision 1 approved by bob: now approved" in result.stderr
+    assert "newsroom (webhook) · no length limit · OK" in result.stdout  # the preview
+    assert "post 1 already has delivery 1 on newsroom" in result.stderr  # no second schedule
     assert "The webhook receiver verified 2 signed event(s) and rejected 0" in result.stderr
     assert "4/4 deliveries" in result.stdout
     assert "audit log OK" in result.stdout

@@ -121,7 +121,7 @@ def send_one(cli, config_file: Path, *schedule_args: str) -> tuple[Message, dict
         ).stdout
     )
     cli("alice", "post", "submit", str(post["id"]))
-    cli("bob", "post", "approve", str(post["id"]))
+    cli("bob", "post", "approve", str(post["id"]), "--revision", "1")
     assert (
         cli(
             "alice",
