@@ -592,7 +592,8 @@ def submit_post(
         notify,
         "approval_requested",
         f"Post {post.id} ({campaign.slug}) by {actor.name} awaits approval:"
-        f' "{words[:100]}". Approve with: signpost post approve {post.id}',
+        f' "{words[:100]}". See what goes out: signpost post preview {post.id}; then'
+        f" signpost post approve {post.id} --revision {post.revision}",
         actor.name,
     )
     return post

@@ -818,9 +818,10 @@ def post_check(
     post_id: PostId,
     fmt: FormatOpt = Format.table,
 ) -> None:
-    """Check a post against its campaign's rules and every configured channel's limits.
+    """Check a post against its campaign's rules and its channels' limits.
 
-    Lists every problem at once; exits 1 if there is any.
+    Its channels are those it is scheduled to or meant for (every configured channel when
+    neither). Lists every problem at once; exits 1 if there is any.
 
     Example:
 
@@ -832,9 +833,9 @@ def post_check(
     from scheduler.output import render
 
     with reading(ctx) as (ws, session):
-        found = workflow.problems(
-            session, workflow.get_post(session, post_id), ws.settings.channels
-        )
+        post = workflow.get_post(session, post_id)
+        found = workflow.problems(session, post, ws.settings.channels)
+        measured = workflow.targets(session, post, ws.settings.channels)
     if fmt == Format.json:
         render([asdict(p) for p in found], [], fmt)
     elif found:
@@ -846,7 +847,7 @@ def post_check(
         )
     if found:
         raise typer.Exit(1)
-    _say(f"post {post_id}: no problems for {len(ws.settings.channels)} channel(s)")
+    _say(f"post {post_id}: no problems for {len(measured)} channel(s): {', '.join(measured)}")
 
 
 @post_app.command("submit")

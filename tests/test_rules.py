@@ -370,7 +370,10 @@ def test_check_of_a_good_post_exits_0(signpost: Signpost, campaign: str) -> None
     as_json = signpost("alice", "post", "check", str(post["id"]), "--format", "json")
 
     assert table.exit_code == 0
-    assert f"post {post['id']}: no problems for 6 channel(s)" in table.stderr
+    assert (
+        f"post {post['id']}: no problems for 6 channel(s): bluesky, feed, mastodon, newsroom,"
+        " telegram, x"
+    ) in table.stderr
     assert as_json.exit_code == 0
     assert json.loads(as_json.stdout) == []
 
