@@ -58,6 +58,12 @@ class Message:
     campaign: str | None = None
     post_id: int | None = None
     delivery_id: int | None = None
+    #: the id :meth:`Adapter.prepare` returned on an earlier attempt (DESIGN §9.4), if any
+    prepared: str | None = None
+    #: a lookup proves only posts created at or after this (the claim, less a clock allowance)
+    not_before: datetime | None = None
+    #: ``time.monotonic()`` by which every request of this send must have finished
+    deadline: float | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,15 @@ class Adapter:
 
     def __post_init__(self) -> None:
         """Adapters that keep state between calls (a login session) set it up here."""
+
+    def prepare(self, message: Message) -> str | None:
+        """The safe first step of a two-step send (upload media, create a container).
+
+        Returns the prepared object's id, which the engine stores on the delivery before it
+        calls :meth:`publish` with ``message.prepared`` set, so an unknown outcome can be
+        settled by asking for that object. None: nothing to prepare (the default).
+        """
+        return None
 
     def lookup(self, message: Message) -> Receipt | None:
         """By default a channel cannot be asked whether a message arrived."""

@@ -161,6 +161,7 @@ class Delivery(SQLModel, table=True):
     lease_expires: datetime | None = Field(default=None, sa_type=UTCDateTime)
     idempotency_key: str = Field(unique=True)
     sent_hash: str | None = None  # content hash of the revision claimed for sending
+    prepared: str | None = None  # id of the object prepared before the irreversible call
     utm: bool = True  # tag its links (off with `post schedule --no-utm`)
     remote_id: str | None = None
     remote_url: str | None = None

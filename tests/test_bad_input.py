@@ -318,7 +318,7 @@ def test_init_twice_is_safe(initialised: Signpost, db_path: TestDatabase) -> Non
     result = initialised("carol", "init")
 
     assert result.exit_code == 0, result.stderr
-    assert result.stderr == f"database {where(db_path)} is up to date (schema 0002)\n"
+    assert result.stderr == f"database {where(db_path)} is up to date (schema 0003)\n"
     assert dump(db_path) == before
 
 

@@ -175,7 +175,7 @@ def test_signpost_config_is_used_when_config_option_is_absent(tmp_path: Path) ->
     )
 
     assert result.exit_code == 0, result.stderr
-    assert result.stderr == f"database {tmp_path / 'etc' / 'signpost.db'} created (schema 0002)\n"
+    assert result.stderr == f"database {tmp_path / 'etc' / 'signpost.db'} created (schema 0003)\n"
 
 
 def test_signpost_config_mistakes_name_that_file(tmp_path: Path) -> None:
@@ -275,7 +275,7 @@ def test_relative_sqlite_path_is_beside_the_config_file(
     result = signpost("carol", "init", config=config)
 
     assert result.exit_code == 0, result.stderr
-    assert result.stderr == f"database {tmp_path / where} created (schema 0002)\n"
+    assert result.stderr == f"database {tmp_path / where} created (schema 0003)\n"
     assert (tmp_path / where).is_file()
     assert list(elsewhere.iterdir()) == []
     assert load(config).database_url == f"sqlite:///{tmp_path / where}"

@@ -1,0 +1,24 @@
+"""delivery.prepared: the id of a prepared object (uploaded media, a container)
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-12-02 01:40:00
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("delivery", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("prepared", sa.String(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("delivery", schema=None) as batch_op:
+        batch_op.drop_column("prepared")
