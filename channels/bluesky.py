@@ -8,39 +8,39 @@
   ``createdAt`` (RFC 3339, "Z"), link ``facets`` whose ``byteStart``/``byteEnd`` are UTF-8
   byte offsets, end exclusive (lexicon app.bsky.richtext.facet), and one ``embed``: images
   (``uploadBlob`` first, ``alt`` per image, at most 4) or else an external card for the link
-  (lexicons app.bsky.embed.images / app.bsky.embed.external).
+  (lexicons app.bsky.embed.images / app.bsky.embed.external). Images are re-hashed and all
+  read before the first upload; an upload is not public (unreferenced blobs are deleted).
+- Marker: the record also carries ``org.signpost.key`` = the delivery's idempotency key.
+  Lexicon records are open (fields a schema does not name are kept; the PDS on loopback
+  stores it, tests/test_channel_faults.py), and channels.md §2 says to reconcile by "marker
+  or text + createdAt".
 - Receipt: the record's ``at://did/app.bsky.feed.post/rkey`` and
   ``https://bsky.app/profile/<handle>/post/<rkey>``.
 - No idempotency (a client rkey is not to be relied on), so after an unknown outcome the
-  adapter lists the account's recent posts (``listRecords``) and matches the exact text.
+  adapter lists the account's recent posts (``listRecords``, limit 50): a record carrying
+  our key is ours; a record without a marker counts only with the exact text and a
+  ``createdAt`` at or after ``message.not_before`` (we choose ``createdAt``, so it is our own
+  clock on both sides); a record with another key is another delivery's. Without
+  ``not_before`` any unmarked recent copy of the text matches (documented weakness).
 - Errors: ``{"error", "message"}``; 400 ``InvalidRequest`` and 401 permanent; 400
   ``ExpiredToken`` → refresh and retry once (an ``InvalidToken`` session too: renewed once,
   by logging in again if the refresh fails, then permanent); 429 (``RateLimit-Reset``,
-  epoch s) and 5xx
-  transient.
+  epoch s) and 5xx transient.
 - Limit: 300 graphemes and 3000 UTF-8 bytes (channels.text).
 """
 
 from __future__ import annotations
 
-import mimetypes
 import threading
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
-from channels.base import (
-    Adapter,
-    Message,
-    PermanentError,
-    Receipt,
-    raise_for,
-    said,
-    translate_errors,
-)
+from channels.base import Adapter, MediaFile, Message, PermanentError, Receipt
 from channels.text import http_urls
 
 MAX_IMAGES = 4
 CARD_TITLE_LENGTH = 100
+MARKER = "org.signpost.key"
 
 
 def link_facets(text: str) -> list[dict[str, Any]]:
@@ -58,11 +58,22 @@ def link_facets(text: str) -> list[dict[str, Any]]:
     return facets
 
 
+class _SessionRejected(PermanentError):
+    """The PDS refused our access token (ExpiredToken / InvalidToken): renew once."""
+
+
+def _session_check(response: Any, body: Any) -> None:
+    error = body.get("error") if isinstance(body, dict) else None
+    if error in ("ExpiredToken", "InvalidToken") and response.status_code in (400, 401):
+        raise _SessionRejected(f"credentials rejected by bluesky ({error})")
+
+
 class BlueskyChannel(Adapter):
     """Post to one Bluesky account through its PDS."""
 
     type = "bluesky"
     deduplicates = False
+    said_keys = ("message", "error")
 
     def __post_init__(self) -> None:
         self._session: dict[str, str] | None = None
@@ -73,42 +84,44 @@ class BlueskyChannel(Adapter):
         return self.options.get("url", "https://bsky.social").rstrip("/")
 
     def _xrpc(
-        self,
-        method: str,
-        name: str,
-        *,
-        token: str | None = None,
-        retry_expired: bool = True,
-        **kwargs: Any,
+        self, method: str, name: str, *, sends: bool, fields: tuple[str, ...] = (), **kwargs: Any
     ) -> Any:
+        """One XRPC call with the session, renewed once if the PDS refuses its token."""
         headers = kwargs.pop("headers", {})
-        if token is None:
-            token = self._access()
-        headers["Authorization"] = f"Bearer {token}"
-        with translate_errors(self.name):
-            response = self.client.request(
-                method, f"{self.base}/xrpc/{name}", headers=headers, **kwargs
-            )
-        rejected = _error(response) in ("ExpiredToken", "InvalidToken")
-        if rejected and response.status_code in (400, 401) and retry_expired:
-            # Renew the session once (refresh, else log in again), then give up.
-            self._refresh()
-            return self._xrpc(method, name, retry_expired=False, headers=headers, **kwargs)
-        if rejected:
-            raise PermanentError(f"credentials rejected by {self.name} ({_error(response)})")
-        raise_for(response, self.name, self.now(), said(response, "message", "error"))
-        return response.json()
+        for attempt in (1, 2):
+            headers["Authorization"] = f"Bearer {self._access()}"
+            try:
+                response = self.request(
+                    method,
+                    f"{self.base}/xrpc/{name}",
+                    sends=sends,
+                    classify=_session_check,
+                    headers=headers,
+                    **kwargs,
+                )
+            except _SessionRejected as exc:
+                if attempt == 2:
+                    raise PermanentError(f"credentials rejected by {self.name} ({exc})") from None
+                self._refresh()  # refused, so nothing was posted: safe to try again
+                continue
+            return self.expect(response, *fields, sends=sends)
+        raise AssertionError("unreachable")
 
     def _login(self) -> dict[str, str]:
-        with translate_errors(self.name):
-            response = self.client.post(
-                f"{self.base}/xrpc/com.atproto.server.createSession",
-                json={"identifier": self.options["handle"], "password": self.secret()},
-            )
-        if response.status_code == 401:
-            raise PermanentError(f"credentials rejected by {self.name} (handle or app password)")
-        raise_for(response, self.name, self.now(), said(response, "message", "error"))
-        return response.json()
+        def wrong_password(response: Any, body: Any) -> None:
+            if response.status_code == 401:
+                raise PermanentError(
+                    f"credentials rejected by {self.name} (handle or app password)"
+                )
+
+        return self.call(
+            "POST",
+            f"{self.base}/xrpc/com.atproto.server.createSession",
+            sends=False,
+            fields=("accessJwt", "did"),
+            classify=wrong_password,
+            json={"identifier": self.options["handle"], "password": self.secret()},
+        )
 
     def _access(self) -> str:
         with self._lock:
@@ -121,13 +134,17 @@ class BlueskyChannel(Adapter):
             refresh = (self._session or {}).get("refreshJwt")
             self._session = None
             if refresh:
-                with translate_errors(self.name):
-                    response = self.client.post(
+                try:
+                    renewed = self.call(
+                        "POST",
                         f"{self.base}/xrpc/com.atproto.server.refreshSession",
+                        sends=False,
+                        fields=("accessJwt", "did"),
                         headers={"Authorization": f"Bearer {refresh}"},
                     )
-                if response.status_code == 200:
-                    self._session = response.json()
+                except PermanentError:
+                    renewed = None
+                self._session = renewed
             if self._session is None:
                 self._session = self._login()
 
@@ -135,28 +152,20 @@ class BlueskyChannel(Adapter):
         self._access()
         return self._session["did"]
 
-    def record(self, message: Message) -> dict[str, Any]:
-        """The ``app.bsky.feed.post`` record as it is sent (blobs already uploaded)."""
+    def record(self, message: Message, images: list[dict[str, Any]] | None = None) -> dict:
+        """The ``app.bsky.feed.post`` record as it is sent (``images``: uploaded blobs)."""
         text = message.text
         record: dict[str, Any] = {
             "$type": "app.bsky.feed.post",
             "text": text,
-            "createdAt": self.now()
-            .astimezone(UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
+            "createdAt": _rfc3339(self.now()),
+            MARKER: message.idempotency_key,
         }
         facets = link_facets(text)
         if facets:
             record["facets"] = facets
-        if message.media:
-            record["embed"] = {
-                "$type": "app.bsky.embed.images",
-                "images": [
-                    {"image": self._upload(m.path), "alt": m.alt}
-                    for m in message.media[:MAX_IMAGES]
-                ],
-            }
+        if images:
+            record["embed"] = {"$type": "app.bsky.embed.images", "images": images}
         elif message.link:
             title = message.title or " ".join(message.text.split())[:CARD_TITLE_LENGTH]
             record["embed"] = {
@@ -165,54 +174,73 @@ class BlueskyChannel(Adapter):
             }
         return record
 
-    def _upload(self, path: str) -> dict[str, Any]:
-        kind = mimetypes.guess_type(path)[0] or "application/octet-stream"
-        with open(path, "rb") as data:
-            blob = self._xrpc(
-                "POST",
-                "com.atproto.repo.uploadBlob",
-                content=data.read(),
-                headers={"Content-Type": kind},
-            )
-        return blob["blob"]
+    def _upload(self, media: MediaFile) -> dict[str, Any]:
+        blob = self._xrpc(
+            "POST",
+            "com.atproto.repo.uploadBlob",
+            sends=False,  # an unreferenced blob is never shown, and is deleted later
+            fields=("blob",),
+            content=media.data,
+            headers={"Content-Type": media.mime},
+        )
+        return {"image": blob["blob"], "alt": media.alt}
 
-    def publish(self, message: Message) -> Receipt:
+    def _publish(self, message: Message) -> Receipt:
+        files = self.media_files(message)[:MAX_IMAGES]
+        images = [self._upload(f) for f in files]
         created = self._xrpc(
             "POST",
             "com.atproto.repo.createRecord",
+            sends=True,
+            fields=("uri",),
             json={
                 "repo": self._did(),
                 "collection": "app.bsky.feed.post",
-                "record": self.record(message),
+                "record": self.record(message, images),
             },
         )
-        return self._receipt(created["uri"])
+        return self._receipt(str(created["uri"]))
 
     def _receipt(self, uri: str) -> Receipt:
         rkey = uri.rsplit("/", 1)[-1]
         handle = (self._session or {}).get("handle") or self.options["handle"]
         return Receipt(remote_id=uri, remote_url=f"https://bsky.app/profile/{handle}/post/{rkey}")
 
-    def lookup(self, message: Message) -> Receipt | None:
+    def _lookup(self, message: Message) -> Receipt | None:
         listed = self._xrpc(
             "GET",
             "com.atproto.repo.listRecords",
+            sends=False,
+            fields=("records",),
             params={"repo": self._did(), "collection": "app.bsky.feed.post", "limit": 50},
         )
-        wanted = message.text
-        for item in listed.get("records", []):
-            if item.get("value", {}).get("text") == wanted:
-                return self._receipt(item["uri"])
+        for item in listed["records"]:
+            value = item.get("value") if isinstance(item, dict) else None
+            if not isinstance(value, dict) or not item.get("uri"):
+                continue
+            if MARKER in value:
+                if value[MARKER] == message.idempotency_key:
+                    return self._receipt(str(item["uri"]))
+                continue
+            if value.get("text") != message.text:
+                continue
+            when = _parse_time(value.get("createdAt"))
+            if message.not_before is None or (when is not None and when >= message.not_before):
+                return self._receipt(str(item["uri"]))
         return None
 
-    def check(self) -> str:
+    def _check(self) -> str:
         self._session = self._login()
         return f"signed in as {self._session.get('handle')} ({self._session.get('did')})"
 
 
-def _error(response: Any) -> str | None:
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _parse_time(value: Any) -> datetime | None:
     try:
-        body = response.json()
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return None
-    return body.get("error") if isinstance(body, dict) else None
+    return moment if moment.tzinfo is not None else None

@@ -14,14 +14,14 @@
 - Errors: 429 with ``retry_after`` (seconds, float) and ``Retry-After`` transient; 400
   (codes 50035 invalid form body, 50006 empty) and 404 (10015 unknown webhook) permanent;
   401/403 permanent; 5xx transient (topics/rate-limits; opcodes-and-status-codes).
+- A 2xx without the Message's ``id`` and ``channel_id`` is an unknown outcome (it may be
+  out). Only the first image is sent, re-hashed against what was approved.
 - Limit: 2000 characters (channels.text counts UTF-16 units, the stricter reading).
 """
 
 from __future__ import annotations
 
 import json
-import mimetypes
-from pathlib import Path
 from typing import Any
 
 from channels.base import (
@@ -32,7 +32,6 @@ from channels.base import (
     Receipt,
     raise_for,
     said,
-    translate_errors,
 )
 
 
@@ -52,48 +51,47 @@ class DiscordChannel(Adapter):
             else self.options["url"]
         )
 
-    def _check(self, response: Any) -> Any:
-        body = (
-            response.json()
-            if response.headers.get("content-type", "").startswith("application/json")
-            else {}
-        )
+    def classify(self, response: Any, body: Any) -> None:
+        """404 is the unknown webhook (10015); ``code`` and ``retry_after`` from the body."""
+        if response.status_code < 300:
+            return
+        body = body if isinstance(body, dict) else {}
         if response.status_code == 404:
             raise PermanentError(f"{self.name}: unknown webhook ({body.get('message', '404')})")
         detail = said(response, "message")
-        if isinstance(body, dict) and body.get("code"):
+        if body.get("code"):
             detail = f"{detail} (code {body['code']})"
+        retry_after = body.get("retry_after")
         raise_for(
             response,
             self.name,
             self.now(),
             detail,
-            retry_after=body.get("retry_after") if isinstance(body, dict) else None,
+            retry_after=retry_after if isinstance(retry_after, int | float) else None,
         )
-        return body
 
-    def publish(self, message: Message) -> Receipt:
+    def _publish(self, message: Message) -> Receipt:
         payload: dict[str, Any] = {
             "content": message.text,
             "allowed_mentions": {"parse": []},
         }
-        with translate_errors(self.name):
-            if message.media:
-                media = message.media[0]
-                payload["attachments"] = [
-                    {"id": 0, "filename": Path(media.path).name, "description": media.alt}
-                ]
-                kind = mimetypes.guess_type(media.path)[0] or "application/octet-stream"
-                with open(media.path, "rb") as data:
-                    response = self.client.post(
-                        self._url(),
-                        params={"wait": "true"},
-                        data={"payload_json": json.dumps(payload)},
-                        files={"files[0]": (Path(media.path).name, data, kind)},
-                    )
-            else:
-                response = self.client.post(self._url(), params={"wait": "true"}, json=payload)
-        sent = self._check(response)
+        if message.media:
+            image = self.media_file(message.media[0])
+            payload["attachments"] = [{"id": 0, "filename": image.name, "description": image.alt}]
+            upload: dict[str, Any] = {
+                "data": {"payload_json": json.dumps(payload)},
+                "files": {"files[0]": (image.name, image.data, image.mime)},
+            }
+        else:
+            upload = {"json": payload}
+        sent = self.call(
+            "POST",
+            self._url(),
+            sends=True,
+            fields=("id", "channel_id"),
+            params={"wait": "true"},
+            **upload,
+        )
         try:  # the message is out: nothing after this line may raise
             guild = self._guild_id()
         except ChannelError:
@@ -107,13 +105,12 @@ class DiscordChannel(Adapter):
 
     def _guild_id(self) -> str | None:
         if self._guild is None:
-            with translate_errors(self.name):
-                response = self.client.get(self._url())
-            self._guild = self._check(response).get("guild_id")
+            hook = self.call("GET", self._url(), sends=False, fields=("guild_id",))
+            self._guild = str(hook["guild_id"])
         return self._guild
 
-    def check(self) -> str:
-        with translate_errors(self.name):
-            response = self.client.get(self._url())
-        hook = self._check(response)
+    def _check(self) -> str:
+        hook = self.call("GET", self._url(), sends=False)
+        if not isinstance(hook, dict):
+            raise PermanentError(f"{self.name}: the webhook URL does not answer as Discord does")
         return f"webhook '{hook.get('name')}' posts to channel {hook.get('channel_id')}"

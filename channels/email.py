@@ -8,17 +8,17 @@ Success is the 250 after DATA (RFC 5321). Errors: 4yz transient, 5yz permanent, 
 credentials; a connection that drops once the message is on its way may still have
 delivered (channels.md, unverified), so that is ``OutcomeUnknown`` and the delivery waits
 for a person; SMTP has no idempotency and we do not search a Sent folder, so there is no
-lookup.
+lookup. Images are attached only if they still hash to what was approved. The send
+deadline bounds the connection (its timeout) and the transaction: past it before DATA
+nothing is sent (transient); a timeout once sending has begun is an unknown outcome.
 """
 
 from __future__ import annotations
 
-import mimetypes
 import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from pathlib import Path
 
 from channels.base import Adapter, Message, OutcomeUnknown, PermanentError, Receipt, TransientError
 
@@ -45,11 +45,9 @@ class EmailChannel(Adapter):
         mail["Date"] = format_datetime(self.now())
         mail["Message-ID"] = self.message_id(message)
         mail.set_content(message.text)
-        for media in message.media:
-            data = Path(media.path).read_bytes()
-            kind = mimetypes.guess_type(media.path)[0] or "application/octet-stream"
-            main, _, sub = kind.partition("/")
-            mail.add_attachment(data, maintype=main, subtype=sub, filename=Path(media.path).name)
+        for image in self.media_files(message):
+            main, _, sub = image.mime.partition("/")
+            mail.add_attachment(image.data, maintype=main, subtype=sub, filename=image.name)
         return mail
 
     def _tls(self) -> ssl.SSLContext:
@@ -61,11 +59,12 @@ class EmailChannel(Adapter):
         mode = self.options.get("mode", "starttls")
         port = int(self.options.get("port", 465 if mode == "tls" else 587))
         server: smtplib.SMTP | None = None
+        timeout = self.budget(TIMEOUT_S, sends=False)
         try:
             if mode == "tls":
-                server = smtplib.SMTP_SSL(host, port, timeout=TIMEOUT_S, context=self._tls())
+                server = smtplib.SMTP_SSL(host, port, timeout=timeout, context=self._tls())
             else:
-                server = smtplib.SMTP(host, port, timeout=TIMEOUT_S)
+                server = smtplib.SMTP(host, port, timeout=timeout)
                 server.starttls(context=self._tls())
             if self.options.get("username"):
                 server.login(self.options["username"], self.secret())
@@ -82,7 +81,7 @@ class EmailChannel(Adapter):
             )
         except smtplib.SMTPResponseException as exc:
             error = _by_code(self.name, exc.smtp_code, exc.smtp_error)
-        except (OSError, smtplib.SMTPException) as exc:
+        except (OSError, smtplib.SMTPException, ValueError) as exc:
             error = TransientError(
                 f"{self.name}: cannot reach {host}:{port} ({type(exc).__name__})"
             )
@@ -92,28 +91,31 @@ class EmailChannel(Adapter):
             server.close()
         raise error
 
-    def publish(self, message: Message) -> Receipt:
+    def _publish(self, message: Message) -> Receipt:
         mail = self.compose(message)
         server = self._connect()
         try:
+            left = self.budget(TIMEOUT_S, sends=True)  # from here on it may be delivered
+            if server.sock is not None:
+                server.sock.settimeout(left)
             server.send_message(mail)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = ", ".join(f"{addr}: {code}" for addr, (code, _) in exc.recipients.items())
             raise PermanentError(f"{self.name}: recipients refused ({codes})") from None
         except smtplib.SMTPResponseException as exc:
             raise _by_code(self.name, exc.smtp_code, exc.smtp_error) from None
-        except (TimeoutError, smtplib.SMTPServerDisconnected, OSError) as exc:
+        except (TimeoutError, smtplib.SMTPException, OSError, ValueError) as exc:
             raise OutcomeUnknown(
                 f"{self.name}: connection lost while sending ({type(exc).__name__})"
             ) from None
         finally:
             try:
                 server.quit()
-            except (smtplib.SMTPException, OSError):
+            except (smtplib.SMTPException, OSError, ValueError):
                 server.close()
         return Receipt(remote_id=mail["Message-ID"])
 
-    def check(self) -> str:
+    def _check(self) -> str:
         server = self._connect()
         server.quit()
         who = f" as {self.options['username']}" if self.options.get("username") else ""

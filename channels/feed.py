@@ -4,7 +4,9 @@ Publishing adds or replaces one entry and rewrites the whole file atomically (te
 the same folder, then rename), so a reader never sees half a feed. The entry id is derived
 from the idempotency key, so publishing the same delivery twice leaves one entry: the
 channel deduplicates by construction, and ``lookup`` just reads the file. Concurrent
-daemons take an exclusive lock on ``<path>.lock`` while they rewrite.
+daemons take an exclusive lock on ``<path>.lock`` while they rewrite. A file we cannot read
+(not XML, an entry without a date) is a permanent error naming it; there are no requests, so
+the send deadline does not apply.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class FeedChannel(Adapter):
     def entry_id(self, message: Message) -> str:
         return f"{self.options.get('feed_id', 'urn:signpost')}:{message.idempotency_key}"
 
-    def publish(self, message: Message) -> Receipt:
+    def _publish(self, message: Message) -> Receipt:
         entry_id = self.entry_id(message)
         now = self.now()
         with self._locked():
@@ -55,14 +57,14 @@ class FeedChannel(Adapter):
             self._write(entries[-KEEP_ENTRIES:], now)
         return Receipt(remote_id=entry_id, remote_url=self.options.get("self_url"))
 
-    def lookup(self, message: Message) -> Receipt | None:
+    def _lookup(self, message: Message) -> Receipt | None:
         entry_id = self.entry_id(message)
         for entry in self._read_entries():
             if entry["id"] == entry_id:
                 return Receipt(remote_id=entry_id, remote_url=self.options.get("self_url"))
         return None
 
-    def check(self) -> str:
+    def _check(self) -> str:
         folder = self.path.parent
         if not folder.is_dir():
             raise PermanentError(f"{self.name}: folder {folder} does not exist")
@@ -92,6 +94,18 @@ class FeedChannel(Adapter):
             return []
         except ElementTree.ParseError as exc:
             raise PermanentError(f"{self.name}: {self.path} is not a valid feed ({exc})") from None
+        except OSError as exc:
+            raise PermanentError(
+                f"{self.name}: cannot read {self.path} ({exc.strerror or type(exc).__name__})"
+            ) from None
+        try:
+            return self._entries(root)
+        except (TypeError, ValueError) as exc:  # an entry without a readable <updated>
+            raise PermanentError(
+                f"{self.name}: {self.path} has an entry Signpost cannot read ({exc})"
+            ) from None
+
+    def _entries(self, root: ElementTree.Element) -> list[dict]:
         entries = []
         for node in root.findall(f"{ATOM}entry"):
             link = next(

@@ -3,17 +3,26 @@
 - Publish: ``POST {url}/api/v1/statuses`` with ``Authorization: Bearer`` (scope
   ``write:statuses``), JSON ``status`` (the link is just text; the server builds the card),
   ``media_ids``, ``visibility`` (docs.joinmastodon.org/methods/statuses/#create).
-- Media: ``POST /api/v2/media`` multipart ``file`` with ``description`` = alt text; 200 is
-  processed, 202 means poll ``GET /api/v1/media/:id`` (206 processing, 200 ready)
-  (docs.joinmastodon.org/methods/media/#v2).
+- Prepare (DESIGN §9.4): ``POST /api/v2/media`` multipart ``file`` with ``description`` =
+  alt text; 200 is processed, 202 means poll ``GET /api/v1/media/:id`` (206 processing, 200
+  ready) (docs.joinmastodon.org/methods/media/#v2). :meth:`_prepare` uploads every image and
+  waits until each is processed, returning the media ids comma-joined; the engine stores
+  them, and ``publish`` with ``message.prepared`` set attaches those instead of uploading
+  again. Polls sleep through the injectable ``sleep`` and stop at the send deadline.
 - Receipt: ``id`` (a string), ``url`` falling back to ``uri`` (entities/Status).
 - Idempotency: ``Idempotency-Key`` = the delivery's key, "stored for up to 1 hour"
   (statuses/#create; Mastodon.py statuses.py), so an unknown outcome is resent with the same
   key within that hour (``dedup_window``, with a margin) and looked up after it.
 - Lookup: ``verify_credentials`` → account id, then ``/api/v1/accounts/:id/statuses``
-  (limit 40, no replies), matched on the exact text (methods/accounts/#statuses).
-- Errors: 401 credentials, 422 validation (permanent, the server's ``error``); 429 and 5xx
-  transient, ``X-RateLimit-Reset`` is a timestamp (Mastodon.py internals.py; api/rate-limits).
+  (limit 40, no replies) (methods/accounts/#statuses). A status whose
+  ``media_attachments`` ids are exactly the prepared ids is ours whatever its time (one
+  attachment belongs to one status only); otherwise only a status with ``created_at`` at or
+  after ``message.not_before`` and the exact text counts, so last week's copy of a weekly
+  post is never taken for this one. Without ``not_before`` any recent copy of the text
+  matches (documented weakness, for callers that have no claim time).
+- Errors: ``{"error"}``; 401 credentials, 422 validation (permanent, the server's
+  ``error``); 429 and 5xx transient, ``X-RateLimit-Reset`` is a timestamp (Mastodon.py
+  internals.py; api/rate-limits).
 - Limit: ``max_characters`` (500 default) with URLs as 23, checked by channels.text; ``check``
   reads the instance's real limit from ``/api/v2/instance``.
 """
@@ -21,22 +30,17 @@
 from __future__ import annotations
 
 import html
-import mimetypes
 import re
-import time
-from datetime import timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
 from channels.base import (
     Adapter,
+    ChannelError,
+    MediaFile,
     Message,
-    PermanentError,
     Receipt,
     TransientError,
-    raise_for,
-    said,
-    translate_errors,
 )
 
 MEDIA_POLLS = 20
@@ -50,12 +54,22 @@ def plain_text(content: str) -> str:
     return " ".join(html.unescape(_TAGS.sub("", text)).split())
 
 
+def created_at(status: dict[str, Any]) -> datetime | None:
+    """A status's ``created_at`` (ISO 8601, "Z"), or None when absent or unreadable."""
+    try:
+        moment = datetime.fromisoformat(str(status["created_at"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
 class MastodonChannel(Adapter):
     """Post statuses to one Mastodon account."""
 
     type = "mastodon"
     deduplicates = True
     dedup_window = timedelta(minutes=55)  # the server keeps keys "up to 1 hour"
+    said_keys = ("error",)
 
     @property
     def base(self) -> str:
@@ -67,75 +81,110 @@ class MastodonChannel(Adapter):
             headers["Idempotency-Key"] = key
         return headers
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        with translate_errors(self.name):
-            response = self.client.request(method, f"{self.base}{path}", **kwargs)
-        raise_for(response, self.name, self.now(), said(response, "error"))
-        return response
+    def _get(self, path: str, *fields: str, **kwargs: Any) -> Any:
+        return self.call(
+            "GET",
+            f"{self.base}{path}",
+            sends=False,
+            fields=fields,
+            headers=self._headers(),
+            **kwargs,
+        )
 
-    def publish(self, message: Message) -> Receipt:
-        media_ids = [self._upload(m.path, m.alt) for m in message.media]
+    def _prepare(self, message: Message) -> str | None:
+        if not message.media:
+            return None
+        files = self.media_files(message)  # every image checked before the first upload
+        return ",".join(self._upload(f) for f in files)
+
+    def _publish(self, message: Message) -> Receipt:
+        if message.prepared is not None:
+            media_ids = [i for i in message.prepared.split(",") if i]
+        else:
+            media_ids = [self._upload(f) for f in self.media_files(message)]
         body: dict[str, Any] = {
             "status": message.text,
             "visibility": self.options.get("visibility", "public"),
         }
         if media_ids:
             body["media_ids"] = media_ids
-        status = self._call(
-            "POST", "/api/v1/statuses", json=body, headers=self._headers(message.idempotency_key)
-        ).json()
-        return Receipt(remote_id=str(status["id"]), remote_url=status.get("url") or status["uri"])
+        status = self.call(
+            "POST",
+            f"{self.base}/api/v1/statuses",
+            sends=True,
+            fields=("id",),
+            json=body,
+            headers=self._headers(message.idempotency_key),
+        )
+        return self._receipt(status)
 
-    def _upload(self, path: str, alt: str) -> str:
-        kind = mimetypes.guess_type(path)[0] or "application/octet-stream"
-        with open(path, "rb") as data:
-            media = self._call(
-                "POST",
-                "/api/v2/media",
-                headers=self._headers(),
-                files={"file": (Path(path).name, data, kind)},
-                data={"description": alt},
+    def _upload(self, media: MediaFile) -> str:
+        """Upload one image with its alt text and wait until the server has processed it."""
+        response = self.request(
+            "POST",
+            f"{self.base}/api/v2/media",
+            sends=False,  # an unattached upload is never public
+            headers=self._headers(),
+            files={"file": (media.name, media.data, media.mime)},
+            data={"description": media.alt},
+        )
+        media_id = str(self.expect(response, "id", sends=False)["id"])
+        for _ in range(MEDIA_POLLS):
+            if response.status_code not in (202, 206):
+                return media_id
+            self.wait(MEDIA_POLL_S)
+            response = self.request(
+                "GET", f"{self.base}/api/v1/media/{media_id}", sends=False, headers=self._headers()
             )
-        attachment = media.json()
-        polls = 0
-        while media.status_code == 202 or (media.status_code == 206):
-            polls += 1
-            if polls > MEDIA_POLLS:
-                raise TransientError(f"{self.name}: the server is still processing the image")
-            time.sleep(MEDIA_POLL_S)
-            media = self._call("GET", f"/api/v1/media/{attachment['id']}", headers=self._headers())
-        return str(attachment["id"])
+        if response.status_code in (202, 206):
+            raise TransientError(f"{self.name}: the server is still processing the image")
+        return media_id
 
-    def lookup(self, message: Message) -> Receipt | None:
-        account = self._call(
-            "GET", "/api/v1/accounts/verify_credentials", headers=self._headers()
-        ).json()
-        statuses = self._call(
-            "GET",
+    def _receipt(self, status: dict[str, Any]) -> Receipt:
+        return Receipt(
+            remote_id=str(status["id"]), remote_url=status.get("url") or status.get("uri")
+        )
+
+    def _lookup(self, message: Message) -> Receipt | None:
+        account = self._get("/api/v1/accounts/verify_credentials", "id")
+        statuses = self._get(
             f"/api/v1/accounts/{account['id']}/statuses",
             params={"limit": 40, "exclude_replies": "true"},
-            headers=self._headers(),
-        ).json()
+        )
+        if not isinstance(statuses, list):
+            raise TransientError(f"{self.name}: the statuses answer is not a list")
+        prepared = [i for i in (message.prepared or "").split(",") if i]
         wanted = " ".join(message.text.split())
         for status in statuses:
-            if plain_text(status.get("content", "")) == wanted:
-                return Receipt(
-                    remote_id=str(status["id"]), remote_url=status.get("url") or status.get("uri")
-                )
+            if not isinstance(status, dict) or status.get("id") is None:
+                continue
+            if prepared:
+                attached = [str(m.get("id")) for m in status.get("media_attachments") or []]
+                if attached == prepared:
+                    return self._receipt(status)
+                continue
+            when = created_at(status)
+            if message.not_before is not None and (when is None or when < message.not_before):
+                continue
+            if plain_text(str(status.get("content") or "")) == wanted:
+                return self._receipt(status)
         return None
 
     def instance_limit(self) -> int | None:
         """The server's own character limit, or None where it does not say."""
         try:
-            data = self._call("GET", "/api/v2/instance").json()
-        except (TransientError, PermanentError):
+            data = self.call("GET", f"{self.base}/api/v2/instance", sends=False)
+        except ChannelError:
             return None
-        return data.get("configuration", {}).get("statuses", {}).get("max_characters")
+        limit = (
+            data.get("configuration", {}).get("statuses", {}).get("max_characters")
+            if isinstance(data, dict)
+            else None
+        )
+        return limit if isinstance(limit, int) else None
 
-    def check(self) -> str:
-        account = self._call(
-            "GET", "/api/v1/accounts/verify_credentials", headers=self._headers()
-        ).json()
+    def _check(self) -> str:
+        account = self._get("/api/v1/accounts/verify_credentials")
         limit = self.instance_limit()
         configured = self.options.get("max_characters", 500)
         note = ""

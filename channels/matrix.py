@@ -7,20 +7,20 @@
   outcome is simply sent again.
 - Images: ``POST /_matrix/media/v3/upload`` → ``content_uri``, then an ``m.image`` event
   whose ``body`` carries the alt text (Matrix has no alt field; channels.md, unverified
-  convention), each with its own txnId derived from the key.
+  convention), each with its own txnId derived from the key. Every image is re-hashed
+  before the first upload, so a changed one stops the whole post, not half of it.
 - Receipt: ``event_id``; ``https://matrix.to/#/{room}/{event_id}?via={server}`` (spec
   appendices, matrix.to), the server being the room's or, for newer room ids, our own.
 - Room: a room id (``!...``), or an alias (``#...``) resolved through
   ``/directory/room/{alias}``.
 - Errors: ``{"errcode", "error"}``; 429 ``M_LIMIT_EXCEEDED`` with ``Retry-After`` or
-  ``retry_after_ms`` and 5xx transient; 401 ``M_UNKNOWN_TOKEN``/``M_MISSING_TOKEN``,
-  403 ``M_FORBIDDEN``, 400 ``M_BAD_JSON`` permanent (spec: Standard error response).
+  ``retry_after_ms`` and 5xx transient; ``M_RESOURCE_LIMIT_EXCEEDED`` transient; 401
+  ``M_UNKNOWN_TOKEN``/``M_MISSING_TOKEN``, 403 ``M_FORBIDDEN``, 400 ``M_BAD_JSON``
+  permanent (spec: Standard error response, Rate limiting).
 """
 
 from __future__ import annotations
 
-import mimetypes
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -31,7 +31,6 @@ from channels.base import (
     Receipt,
     TransientError,
     raise_for,
-    translate_errors,
 )
 
 
@@ -49,44 +48,47 @@ class MatrixChannel(Adapter):
     def base(self) -> str:
         return self.options["url"].rstrip("/")
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def classify(self, response: Any, body: Any) -> None:
+        """``errcode`` bodies (spec: Standard error response)."""
+        if response.status_code < 400:
+            return
+        body = body if isinstance(body, dict) else {}
+        code, text = str(body.get("errcode") or ""), str(body.get("error") or "")
+        why = f"{code}: {text}" if text else code or str(response.status_code)
+        if response.status_code == 401:
+            raise PermanentError(f"credentials rejected by {self.name} ({why})")
+        if response.status_code == 403:
+            raise PermanentError(f"{self.name}: not allowed ({why})")
+        if code == "M_RESOURCE_LIMIT_EXCEEDED":
+            raise TransientError(f"{self.name}: {code} {text}".rstrip())
+        retry_ms = body.get("retry_after_ms")
+        raise_for(
+            response,
+            self.name,
+            self.now(),
+            f"{code} {text}".strip(),
+            retry_after=retry_ms / 1000 if isinstance(retry_ms, int | float) else None,
+        )
+
+    def _call(self, method: str, path: str, *fields: str, sends: bool, **kwargs: Any) -> Any:
         headers = {"Authorization": f"Bearer {self.secret()}", **kwargs.pop("headers", {})}
-        with translate_errors(self.name):
-            response = self.client.request(method, f"{self.base}{path}", headers=headers, **kwargs)
-        if response.status_code >= 400:
-            body = _json(response)
-            code, text = body.get("errcode", ""), body.get("error", "")
-            retry_ms = body.get("retry_after_ms")
-            why = f"{code}: {text}" if text else code or str(response.status_code)
-            if response.status_code == 401:
-                raise PermanentError(f"credentials rejected by {self.name} ({why})")
-            if response.status_code == 403:
-                raise PermanentError(f"{self.name}: not allowed ({why})")
-            if code == "M_RESOURCE_LIMIT_EXCEEDED":
-                raise TransientError(f"{self.name}: {code} {text}".rstrip())
-            raise_for(
-                response,
-                self.name,
-                self.now(),
-                f"{code} {text}".strip(),
-                retry_after=retry_ms / 1000 if isinstance(retry_ms, int | float) else None,
-            )
-        return response.json()
+        return self.call(
+            method, f"{self.base}{path}", sends=sends, fields=fields, headers=headers, **kwargs
+        )
 
     def room(self) -> str:
         """The room id, resolving an alias once."""
         if self._room_id is None:
             room = self.options["room"]
             if room.startswith("#"):
-                room = self._call("GET", f"/_matrix/client/v3/directory/room/{quote(room)}")[
-                    "room_id"
-                ]
+                path = f"/_matrix/client/v3/directory/room/{quote(room)}"
+                room = str(self._call("GET", path, "room_id", sends=False)["room_id"])
             self._room_id = room
         return self._room_id
 
     def _send(self, content: dict[str, Any], txn_id: str) -> str:
         path = f"/_matrix/client/v3/rooms/{quote(self.room())}/send/m.room.message/{quote(txn_id)}"
-        return self._call("PUT", path, json=content)["event_id"]
+        return str(self._call("PUT", path, "event_id", sends=True, json=content)["event_id"])
 
     def via(self) -> str:
         """A server for matrix.to links: the room's own (older room ids carry it), else ours.
@@ -95,62 +97,47 @@ class MatrixChannel(Adapter):
         which is in the room, is named instead.
         """
         if self._via is None:
-            self._via = (
-                self.room().partition(":")[2]
-                or self._call("GET", "/_matrix/client/v3/account/whoami")["user_id"].partition(":")[
-                    2
-                ]
-            )
+            server = self.room().partition(":")[2]
+            if not server:
+                who = self._call("GET", "/_matrix/client/v3/account/whoami", "user_id", sends=False)
+                server = str(who["user_id"]).partition(":")[2]
+            self._via = server
         return self._via
 
-    def publish(self, message: Message) -> Receipt:
+    def _publish(self, message: Message) -> Receipt:
         via = self.via()  # before sending: nothing may fail once the message is out
-        for i, media in enumerate(message.media, start=1):
-            uri = self._upload(media.path)
-            kind = mimetypes.guess_type(media.path)[0] or "application/octet-stream"
+        files = self.media_files(message)
+        for i, media in enumerate(files, start=1):
+            uploaded = self._call(
+                "POST",
+                "/_matrix/media/v3/upload",
+                "content_uri",
+                sends=False,  # an upload alone is never shown in the room
+                params={"filename": media.name},
+                content=media.data,
+                headers={"Content-Type": media.mime},
+            )
             self._send(
                 {
                     "msgtype": "m.image",
-                    "url": uri,
-                    "filename": Path(media.path).name,
-                    "body": media.alt or Path(media.path).name,
-                    "info": {"mimetype": kind, "size": Path(media.path).stat().st_size},
+                    "url": uploaded["content_uri"],
+                    "filename": media.name,
+                    "body": media.alt or media.name,
+                    "info": {"mimetype": media.mime, "size": len(media.data)},
                 },
                 f"{message.idempotency_key}-image{i}",
             )
-        event_id = self._send(
-            {"msgtype": "m.text", "body": message.text},
-            message.idempotency_key,
-        )
+        event_id = self._send({"msgtype": "m.text", "body": message.text}, message.idempotency_key)
         return Receipt(
             remote_id=event_id,
             remote_url=f"https://matrix.to/#/{quote(self.room())}/{quote(event_id)}?via={via}",
         )
 
-    def _upload(self, path: str) -> str:
-        kind = mimetypes.guess_type(path)[0] or "application/octet-stream"
-        with open(path, "rb") as data:
-            uploaded = self._call(
-                "POST",
-                "/_matrix/media/v3/upload",
-                params={"filename": Path(path).name},
-                content=data.read(),
-                headers={"Content-Type": kind},
-            )
-        return uploaded["content_uri"]
-
-    def check(self) -> str:
-        who = self._call("GET", "/_matrix/client/v3/account/whoami")
-        joined = self._call("GET", "/_matrix/client/v3/joined_rooms").get("joined_rooms", [])
+    def _check(self) -> str:
+        who = self._call("GET", "/_matrix/client/v3/account/whoami", "user_id", sends=False)
+        joined = self._call("GET", "/_matrix/client/v3/joined_rooms", sends=False)
+        rooms = joined.get("joined_rooms", []) if isinstance(joined, dict) else []
         room = self.room()
-        if room not in joined:
+        if room not in rooms:
             raise PermanentError(f"{self.name}: {who['user_id']} has not joined {room}")
         return f"signed in as {who['user_id']}, member of {room}"
-
-
-def _json(response: Any) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}

@@ -12,8 +12,11 @@
   ``msg_too_long``, ``no_text`` permanent; ``internal_error``/``fatal_error`` ("some aspect
   may have succeeded") are an unknown outcome; 429 ``ratelimited`` with ``Retry-After``
   transient. Receipt: channel + ``ts``, URL from ``chat.getPermalink`` (postiz
-  slack.provider.ts). Lookup: ``conversations.history`` since the claim, matched on the exact
-  text (scope ``channels:history``, unverified).
+  slack.provider.ts). Lookup: ``conversations.history`` with ``oldest`` = the claim
+  (``message.not_before``, inclusive) and each ``ts`` checked again, matched on the exact text
+  (scope ``channels:history``, unverified): last week's copy of a weekly post never counts.
+  Without ``not_before`` the latest 50 messages are searched (documented weakness). A 2xx
+  without ``ok: true`` and ``ts`` is an unknown outcome for ``chat.postMessage``.
 - Images: Slack needs the file uploaded through ``files.getUploadURLExternal`` (details
   unverified), not supported yet: a post with an image is refused for Slack rather than sent
   without it.
@@ -32,8 +35,7 @@ from channels.base import (
     PermanentError,
     Receipt,
     TransientError,
-    raise_for,
-    translate_errors,
+    retry_after_seconds,
 )
 
 PERMANENT = {
@@ -62,28 +64,35 @@ class SlackChannel(Adapter):
     def bot(self) -> bool:
         return bool(self.options.get("channel"))
 
-    def _api(self, method: str, *, params: dict | None = None, json: dict | None = None) -> Any:
-        base = self.options.get("url", "https://slack.com/api").rstrip("/")
-        headers = {"Authorization": f"Bearer {self.secret()}"}
-        with translate_errors(self.name):
-            if json is None:
-                response = self.client.get(f"{base}/{method}", params=params, headers=headers)
-            else:
-                response = self.client.post(f"{base}/{method}", json=json, headers=headers)
-        raise_for(response, self.name, self.now())
-        body = response.json()
-        if body.get("ok"):
-            return body
-        error = body.get("error", "unknown_error")
+    def classify(self, response: Any, body: Any) -> None:
+        """Web API failures are ``{"ok": false, "error"}``, mostly with HTTP 200."""
+        if not isinstance(body, dict) or body.get("ok") is not False:
+            return
+        error = str(body.get("error") or "unknown_error")
         if error in CREDENTIALS:
             raise PermanentError(f"credentials rejected by {self.name} ({error})")
         if error in MAYBE_SENT:
             raise OutcomeUnknown(f"{self.name}: Slack said {error}; it may have been posted")
-        if error == "ratelimited":
-            raise TransientError(f"{self.name}: rate limited")
+        if error == "ratelimited" or response.status_code == 429:
+            raise TransientError(
+                f"{self.name}: rate limited", retry_after_seconds(response.headers, self.now())
+            )
+        if response.status_code >= 500:
+            raise TransientError(f"{self.name}: Slack said {error}")
         raise PermanentError(f"{self.name}: Slack said {error}")
 
-    def publish(self, message: Message) -> Receipt:
+    def _api(self, method: str, *fields: str, sends: bool, **kwargs: Any) -> Any:
+        base = self.options.get("url", "https://slack.com/api").rstrip("/")
+        headers = {"Authorization": f"Bearer {self.secret()}"}
+        http = "POST" if "json" in kwargs else "GET"
+        body = self.call(
+            http, f"{base}/{method}", sends=sends, fields=("ok", *fields), headers=headers, **kwargs
+        )
+        if body["ok"] is not True:
+            raise self.unreadable("answered without ok: true", sends)
+        return body
+
+    def _publish(self, message: Message) -> Receipt:
         if message.media:
             raise PermanentError(
                 f"{self.name}: images are not supported for Slack yet;"
@@ -93,13 +102,20 @@ class SlackChannel(Adapter):
         if not self.bot:
             return self._webhook(text)
         posted = self._api(
-            "chat.postMessage", json={"channel": self.options["channel"], "text": text}
+            "chat.postMessage",
+            "channel",
+            "ts",
+            sends=True,
+            json={"channel": self.options["channel"], "text": text},
         )
         channel, ts = posted["channel"], posted["ts"]
         try:  # the message is out: nothing after this line may raise
-            link = self._api("chat.getPermalink", params={"channel": channel, "message_ts": ts})[
-                "permalink"
-            ]
+            link = self._api(
+                "chat.getPermalink",
+                "permalink",
+                sends=False,
+                params={"channel": channel, "message_ts": ts},
+            )["permalink"]
         except ChannelError:
             link = None
         return Receipt(remote_id=f"{channel}/{ts}", remote_url=link)
@@ -110,35 +126,45 @@ class SlackChannel(Adapter):
             if self.options.get("token_env") or self.options.get("token_file")
             else self.options["url"]
         )
-        with translate_errors(self.name):
-            response = self.client.post(url, json={"text": text})
-        word = response.text.strip()
-        if response.status_code == 200:
-            return Receipt()
-        if response.status_code == 500 and word == "rollup_error":
-            raise TransientError(f"{self.name}: Slack said rollup_error")
-        if response.status_code in (400, 403, 404, 410):
-            raise PermanentError(f"{self.name}: Slack said {word or response.status_code}")
-        raise_for(response, self.name, self.now(), word)
-        raise PermanentError(f"{self.name}: unexpected answer {response.status_code}")
 
-    def lookup(self, message: Message) -> Receipt | None:
+        def webhook_errors(response: Any, body: Any) -> None:
+            word = response.text.strip()
+            if response.status_code == 500 and word == "rollup_error":
+                raise TransientError(f"{self.name}: Slack said rollup_error")
+            if response.status_code in (400, 403, 404, 410):
+                raise PermanentError(f"{self.name}: Slack said {word or response.status_code}")
+
+        self.request("POST", url, sends=True, classify=webhook_errors, json={"text": text})
+        return Receipt()
+
+    def _lookup(self, message: Message) -> Receipt | None:
         if not self.bot:
-            return super().lookup(message)
-        history = self._api(
-            "conversations.history", params={"channel": self.options["channel"], "limit": 50}
-        )
+            return super()._lookup(message)
+        params: dict[str, Any] = {"channel": self.options["channel"], "limit": 50}
+        if message.not_before is not None:
+            params |= {"oldest": f"{message.not_before.timestamp():.6f}", "inclusive": "true"}
+        history = self._api("conversations.history", "messages", sends=False, params=params)
         wanted = message.text
-        for item in history.get("messages", []):
-            if item.get("text") == wanted:
-                channel = self.options["channel"]
-                return Receipt(remote_id=f"{channel}/{item['ts']}")
+        for item in history["messages"]:
+            if not isinstance(item, dict) or item.get("text") != wanted:
+                continue
+            if message.not_before is not None and not _at_or_after(item.get("ts"), message):
+                continue
+            return Receipt(remote_id=f"{self.options['channel']}/{item['ts']}")
         return None
 
-    def check(self) -> str:
+    def _check(self) -> str:
         if not self.bot:
             return "incoming webhook configured (Slack offers no way to test one without posting)"
-        who = self._api("auth.test", json={})
+        who = self._api("auth.test", sends=False, json={})
         return (
             f"bot {who.get('user')} in team {who.get('team')}; posting to {self.options['channel']}"
         )
+
+
+def _at_or_after(ts: Any, message: Message) -> bool:
+    """Whether a message ``ts`` (epoch seconds as text) is at or after ``not_before``."""
+    try:
+        return float(str(ts)) >= message.not_before.timestamp()  # type: ignore[union-attr]
+    except ValueError:
+        return False

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from typing import Any
 
 from channels.base import (
     Adapter,
@@ -25,7 +26,6 @@ from channels.base import (
     Receipt,
     TransientError,
     retry_after_seconds,
-    translate_errors,
 )
 
 TIMEOUT_S = 20.0  # the spec advises 15-30 s
@@ -70,7 +70,23 @@ class WebhookChannel(Adapter):
         }
         return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
 
-    def publish(self, message: Message) -> Receipt:
+    def _classify_answer(self, response: Any, body: Any) -> bool | None:
+        """Standard Webhooks outcomes (§10): only a 2xx is success."""
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        if 300 <= status < 400:
+            raise PermanentError(
+                f"{self.name}: redirected ({status}); fix the url, redirects are not followed"
+            )
+        if status == 410:
+            raise PermanentError(f"{self.name}: the receiver says the endpoint is gone (410)")
+        raise TransientError(
+            f"{self.name}: receiver answered {status}",
+            retry_after_seconds(response.headers, self.now()),
+        )
+
+    def _publish(self, message: Message) -> Receipt:
         signer = self._signer()
         now = self.now()
         body = self.body(message)
@@ -80,33 +96,28 @@ class WebhookChannel(Adapter):
             "webhook-timestamp": str(int(now.timestamp())),
             "webhook-signature": signer.sign(message.idempotency_key, now, body),
         }
-        with translate_errors(self.name):
-            response = self.client.post(
-                self.options["url"],
-                content=body.encode("utf-8"),
-                headers=headers,
-                timeout=TIMEOUT_S,
-                follow_redirects=False,
-            )
-        status = response.status_code
-        if 200 <= status < 300:
-            return Receipt()
-        if 300 <= status < 400:
-            raise PermanentError(
-                f"{self.name}: redirected ({status}); fix the url, redirects are not followed"
-            )
-        if status == 410:
-            raise PermanentError(f"{self.name}: the receiver says the endpoint is gone (410)")
-        raise TransientError(
-            f"{self.name}: receiver answered {status}", retry_after_seconds(response.headers, now)
+        self.request(
+            "POST",
+            self.options["url"],
+            sends=True,
+            classify=self._classify_answer,
+            content=body.encode("utf-8"),
+            headers=headers,
+            timeout=TIMEOUT_S,
+            follow_redirects=False,
         )
+        return Receipt()
 
-    def check(self) -> str:
+    def _check(self) -> str:
         self._signer()
-        with translate_errors(self.name):
-            response = self.client.head(
-                self.options["url"], timeout=TIMEOUT_S, follow_redirects=False
-            )
+        response = self.request(
+            "HEAD",
+            self.options["url"],
+            sends=False,
+            classify=lambda response, body: True,  # any answer shows it is there
+            timeout=TIMEOUT_S,
+            follow_redirects=False,
+        )
         return (
             f"secret is a valid whsec_ key; {self.options['url']} answers ({response.status_code})"
         )

@@ -1,38 +1,35 @@
-"""Rules for deliveries: scheduling, pausing, retrying on purpose and resolving by hand.
+"""Rules for what happens to a delivery once it exists: pausing, cancelling, retrying or
+rescheduling on purpose and resolving by hand.
 
 Like ``posts.workflow``, every function takes the caller's session and ``now``, writes each
-state change with its audit event, and never commits. The daemon's claim-and-record steps
-live in ``scheduler/delivery.py`` but use the same readiness condition (``posts.holds``).
+state change with its audit event, and never commits. Every state change goes through
+``posts.lifecycle.move``, the one guarded UPDATE the engine uses too, so a person acting on
+a delivery a daemon claimed a moment earlier is refused, never racing it. Creating
+deliveries (``schedule``, ``queue``, ``set_slots``, ``check_due``) lives in
+``posts.scheduling`` and is re-exported here for callers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from posts import audit, holds
+from posts import audit, holds, lifecycle
 from posts.errors import PolicyRefused, UserError
-from posts.models import Campaign, Delivery, DeliveryState, Pause, Post, PostState, new_key
-from posts.rules import ChannelLike, check
-from posts.workflow import (
-    WRITER_ROLES,
-    Actor,
-    campaign_rules,
-    content_of,
-    current_revision,
-    require_publishing,
-)
+from posts.models import Campaign, Delivery, DeliveryState, Pause, Post
+from posts.scheduling import LIVE as LIVE  # re-exported for callers (X as X)
+from posts.scheduling import UNSCHEDULABLE, check_due
+from posts.scheduling import queue as queue
+from posts.scheduling import schedule as schedule
+from posts.scheduling import set_slots as set_slots
+from posts.workflow import WRITER_ROLES, Actor
 
 OPERATOR_ROLES = ("author", "approver", "admin")
-UNSCHEDULABLE = (PostState.cancelled,)
 RETRYABLE = (DeliveryState.failed, DeliveryState.missed, DeliveryState.uncertain)
-#: a delivery in one of these states is, or will be, a post on its channel
-LIVE = (*holds.WAITING, DeliveryState.sending, DeliveryState.sent)
 CANCELLABLE = holds.WAITING
 RESCHEDULABLE = (
     DeliveryState.pending,
@@ -40,152 +37,6 @@ RESCHEDULABLE = (
     DeliveryState.missed,
     DeliveryState.failed,
 )
-
-
-def schedule(
-    session: Session,
-    actor: Actor,
-    now: datetime,
-    *,
-    post: Post,
-    dues: Sequence[datetime],
-    expires: datetime | None,
-    channel_names: Sequence[str] | None,
-    channels: Mapping[str, ChannelLike],
-    utm: bool = True,
-    again: bool = False,
-) -> list[Delivery]:
-    """One delivery per channel and due time; held until the post is approved and unpaused.
-
-    ``dues`` is one time, or every occurrence of one ``--rrule`` series: one schedule.
-    ``channel_names`` None means the post's intended channels. A post that already has a
-    live delivery (waiting, sending or sent) on one of the channels is refused unless
-    ``again``: a second schedule is a second post on that channel, so it must be meant.
-    ``utm=False`` sends its links untagged even where the campaign tags them.
-    """
-    actor.require(WRITER_ROLES, "schedule posts")
-    if post.state in UNSCHEDULABLE:
-        raise PolicyRefused(f"post {post.id} is {post.state} and cannot be scheduled")
-    campaign = session.get(Campaign, post.campaign_id)
-    for due in dues:
-        check_due(due, now, campaign, "--at")
-    if expires is not None and expires <= dues[0]:
-        raise UserError(f"--expires {expires.isoformat()} is not after --at {dues[0].isoformat()}")
-    if channel_names is None:
-        if not post.channels:
-            raise UserError(
-                f"--channels: name at least one channel; post {post.id} has no intended"
-                f" channels to default to (set them with 'signpost post edit {post.id}"
-                " --channels a,b')"
-            )
-        channel_names = post.channels
-    names = list(dict.fromkeys(n.strip() for n in channel_names if n.strip()))
-    if not names:
-        raise UserError("--channels: name at least one channel (see 'signpost channels list')")
-    require_publishing(names, channels)
-    found = check(
-        content_of(current_revision(session, post)),
-        campaign_rules(campaign),
-        channels,
-        measure=names,
-    )
-    if found:
-        raise PolicyRefused(
-            f"post {post.id} cannot be scheduled: " + "; ".join(str(p) for p in found)
-        )
-    _refuse_second_schedule(session, post, names, dues, campaign, again)
-    created = []
-    for due in dues:
-        for name in names:
-            delivery = Delivery(
-                post_id=post.id,
-                channel=name,
-                due=due,
-                expires=expires,
-                state=DeliveryState.held,
-                idempotency_key=new_key(),
-                utm=utm,
-                created=now,
-                updated=now,
-            )
-            session.add(delivery)
-            created.append(delivery)
-    session.flush()
-    holds.settle_new(session, [d.id for d in created])
-    for delivery in created:
-        session.refresh(delivery)
-    for due in dues:
-        audit.record(
-            session,
-            now=now,
-            actor=actor.name,
-            action="post.schedule",
-            subject=f"post:{post.id}",
-            details={
-                "deliveries": [
-                    {"id": d.id, "channel": d.channel, "key": d.idempotency_key, "state": d.state}
-                    for d in created
-                    if d.due == due
-                ],
-                "due": due.isoformat(),
-                "expires": expires.isoformat() if expires else None,
-                "again": again,
-            },
-        )
-    return created
-
-
-def check_due(due: datetime, now: datetime, campaign: Campaign, option: str) -> None:
-    """Refuse a time in the past or outside the campaign's start and end days (its zone)."""
-    if due <= now:
-        raise UserError(f"{option} {due.isoformat()} is in the past (now {now.isoformat()})")
-    day = due.astimezone(ZoneInfo(campaign.tz)).date()
-    if campaign.starts and day < campaign.starts:
-        raise UserError(
-            f"{option} {due.isoformat()} is before campaign '{campaign.slug}' starts"
-            f" ({campaign.starts.isoformat()}); change it with 'signpost campaign edit'"
-        )
-    if campaign.ends and day > campaign.ends:
-        raise UserError(
-            f"{option} {due.isoformat()} is after campaign '{campaign.slug}' ends"
-            f" ({campaign.ends.isoformat()}); change it with 'signpost campaign edit'"
-        )
-
-
-def _refuse_second_schedule(
-    session: Session,
-    post: Post,
-    names: Sequence[str],
-    dues: Sequence[datetime],
-    campaign: Campaign,
-    again: bool,
-) -> None:
-    """Refuse a slip that would send the post twice to one channel."""
-    existing = session.exec(
-        select(Delivery)
-        .where(
-            Delivery.post_id == post.id,
-            Delivery.channel.in_(list(names)),
-            Delivery.state.in_(LIVE),
-        )
-        .order_by(Delivery.due, Delivery.id)
-    ).all()
-    same_time = [d for d in existing if d.due in set(dues)]
-    if same_time:
-        d = same_time[0]
-        raise UserError(
-            f"post {post.id} is already scheduled for {d.channel} at {d.due.isoformat()}"
-            f" (delivery {d.id}, {d.state})"
-        )
-    if existing and not again:
-        d = existing[0]
-        zone = ZoneInfo(campaign.tz)
-        raise UserError(
-            f"post {post.id} already has delivery {d.id} on {d.channel} ({d.state}, due"
-            f" {d.due.astimezone(zone).strftime('%Y-%m-%d %H:%M %Z')}): move it with"
-            f" 'signpost deliveries reschedule {d.id} --at WHEN', cancel it with"
-            f" 'signpost deliveries cancel {d.id}', or give --again to post it twice"
-        )
 
 
 def get_delivery(session: Session, delivery_id: int) -> Delivery:
@@ -281,7 +132,10 @@ def retry(
     delivery: Delivery,
     due: datetime | None = None,
 ) -> Delivery:
-    """Reschedule a failed, missed or uncertain delivery on purpose, with the same key."""
+    """Reschedule a failed, missed or uncertain delivery on purpose, with the same key.
+
+    A notification (no post) can be retried too: it goes out as soon as it is due.
+    """
     actor.require(WRITER_ROLES, "retry deliveries")
     if delivery.state not in RETRYABLE:
         raise PolicyRefused(
@@ -292,7 +146,7 @@ def retry(
     if due < now:
         raise UserError(f"--at {due.isoformat()} is in the past")
     expires = delivery.expires if delivery.expires is None or delivery.expires > due else None
-    return _move(session, actor, now, delivery, due, expires, "delivery.retry")
+    return _restart(session, actor, now, delivery, due, expires, RETRYABLE, "delivery.retry")
 
 
 def reschedule(
@@ -331,52 +185,69 @@ def reschedule(
             f"--at {due.isoformat()} is not before delivery {delivery.id}'s expiry"
             f" {until.isoformat()}: give a later --expires too"
         )
-    return _move(session, actor, now, delivery, due, until, "delivery.reschedule")
+    return _restart(session, actor, now, delivery, due, until, RESCHEDULABLE, "delivery.reschedule")
 
 
-def _move(
+def _restart(
     session: Session,
     actor: Actor,
     now: datetime,
     delivery: Delivery,
     due: datetime,
     expires: datetime | None,
+    sources: Sequence[DeliveryState],
     action: str,
 ) -> Delivery:
-    """Give a delivery a fresh start at ``due`` (same key), held until it is ready."""
-    before, was_due = delivery.state, delivery.due
-    delivery.state = DeliveryState.held
-    delivery.due = due
-    delivery.expires = expires
-    delivery.attempts = 0
-    delivery.next_attempt = None
-    delivery.lease_owner = delivery.lease_expires = None
-    delivery.updated = now
-    session.add(delivery)
-    session.flush()
-    audit.record(
+    """Give a delivery a fresh start at ``due`` (same key): held, then released if ready.
+
+    Refused for a delivery of a cancelled post: it could only wait for ever (a cancelled
+    post is never ready), and sending it would undo the cancel.
+    """
+    if delivery.post_id is not None:
+        post = session.get(Post, delivery.post_id)
+        if post.state in UNSCHEDULABLE:
+            raise PolicyRefused(
+                f"delivery {delivery.id} belongs to post {post.id}, which is {post.state}"
+            )
+    moved = lifecycle.move(
         session,
-        now=now,
-        actor=actor.name,
+        now,
+        actor.name,
+        [delivery.id],
+        sources=sources,
+        target=DeliveryState.held,
         action=action,
-        subject=f"delivery:{delivery.id}",
         details={
-            "from": before,
-            "was_due": was_due.isoformat(),
+            "was_due": delivery.due.isoformat(),
             "due": due.isoformat(),
             "expires": expires.isoformat() if expires else None,
             "key": delivery.idempotency_key,
             "last_error": delivery.last_error,
         },
+        values={
+            "due": due,
+            "expires": expires,
+            "attempts": 0,
+            "next_attempt": None,
+            "lease_owner": None,
+            "lease_expires": None,
+        },
     )
-    if delivery.post_id is None:  # a notification is always ready
-        delivery.state = DeliveryState.pending
-        session.add(delivery)
-        session.flush()
-    else:
-        holds.refresh(session, now, actor.name, [delivery.post_id])
+    if not moved:
+        _refuse_changed(session, delivery, action)
+    holds.refresh(session, now, actor.name, delivery_ids=[delivery.id])
     session.refresh(delivery)
     return delivery
+
+
+def _refuse_changed(session: Session, delivery: Delivery, action: str) -> None:
+    """A guarded move found the delivery in another state than it was read in: say which."""
+    was = delivery.state
+    session.refresh(delivery)
+    raise PolicyRefused(
+        f"delivery {delivery.id} changed while you acted ({was} → {delivery.state}):"
+        f" {action.removeprefix('delivery.')} not done; see 'signpost deliveries list'"
+    )
 
 
 def cancel(
@@ -384,30 +255,30 @@ def cancel(
 ) -> Delivery:
     """Cancel one delivery that has not been claimed (pending, held or waiting to retry).
 
-    The UPDATE is guarded by the state, so a daemon that claimed it a moment earlier wins
+    The move is guarded by the state, so a daemon that claimed it a moment earlier wins
     and the cancel is refused: a send in flight cannot be called back.
     """
     actor.require(OPERATOR_ROLES, "cancel deliveries")
     before = delivery.state
-    taken = session.exec(
-        sa.update(Delivery)
-        .where(Delivery.id == delivery.id, Delivery.state.in_(CANCELLABLE))
-        .values(state=DeliveryState.cancelled, next_attempt=None, updated=now)
-    ).rowcount
-    if taken != 1:
-        raise PolicyRefused(
-            f"delivery {delivery.id} is {before}; only pending, held or retry_wait deliveries"
-            " can be cancelled"
-            + (" (it is going out now)" if before == DeliveryState.sending else "")
-        )
-    audit.record(
+    moved = lifecycle.move(
         session,
-        now=now,
-        actor=actor.name,
+        now,
+        actor.name,
+        [delivery.id],
+        sources=CANCELLABLE,
+        target=DeliveryState.cancelled,
         action="delivery.cancel",
-        subject=f"delivery:{delivery.id}",
-        details={"from": before, "channel": delivery.channel, "reason": reason},
+        details={"channel": delivery.channel, "reason": reason},
+        values={"next_attempt": None},
     )
+    if not moved:
+        session.refresh(delivery)
+        now_state = delivery.state
+        raise PolicyRefused(
+            f"delivery {delivery.id} is {now_state}; only pending, held or retry_wait"
+            " deliveries can be cancelled"
+            + (" (it is going out now)" if DeliveryState.sending in (before, now_state) else "")
+        )
     holds.settle_post(session, now, actor.name, delivery.post_id)
     session.refresh(delivery)
     return delivery
@@ -433,21 +304,24 @@ def resolve(
         )
     if sent_url is not None and not sent_url.startswith(("http://", "https://")):
         raise UserError(f"--sent '{sent_url}': expected the post's public http(s) URL")
-    delivery.state = DeliveryState.sent if sent_url else DeliveryState.failed
-    delivery.remote_url = sent_url
-    delivery.last_error = None if sent_url else f"not sent (resolved by {actor.name})"
-    delivery.updated = now
-    session.add(delivery)
-    session.flush()
-    audit.record(
+    moved = lifecycle.move(
         session,
-        now=now,
-        actor=actor.name,
+        now,
+        actor.name,
+        [delivery.id],
+        sources=[DeliveryState.uncertain],
+        target=DeliveryState.sent if sent_url else DeliveryState.failed,
         action="delivery.resolve",
-        subject=f"delivery:{delivery.id}",
-        details={"to": delivery.state, "remote_url": sent_url},
+        details={"remote_url": sent_url},
+        values={
+            "remote_url": sent_url,
+            "last_error": None if sent_url else f"not sent (resolved by {actor.name})",
+        },
     )
+    if not moved:
+        _refuse_changed(session, delivery, "delivery.resolve")
     holds.settle_post(session, now, actor.name, delivery.post_id)
+    session.refresh(delivery)
     return delivery
 
 
@@ -538,82 +412,3 @@ def counts(session: Session, now: datetime, soon: timedelta) -> dict[str, int]:
         .where(Delivery.state.in_(holds.WAITING), Delivery.due <= now + soon)
     ).one()
     return {**by_state, "due_soon": due_soon}
-
-
-def set_slots(
-    session: Session, actor: Actor, now: datetime, *, campaign: Campaign, spec: str
-) -> Campaign:
-    """Give a campaign its queue slots (checked before they are stored)."""
-    from posts import slots
-
-    actor.require(WRITER_ROLES, "set queue slots")
-    slots.parse(spec)
-    before = campaign.slots
-    campaign.slots = spec.strip()
-    session.add(campaign)
-    session.flush()
-    audit.record(
-        session,
-        now=now,
-        actor=actor.name,
-        action="campaign.slots",
-        subject=f"campaign:{campaign.slug}",
-        details={"from": before, "to": campaign.slots},
-    )
-    return campaign
-
-
-def queue(
-    session: Session,
-    actor: Actor,
-    now: datetime,
-    *,
-    post: Post,
-    channel_names: Sequence[str],
-    channels: Mapping[str, ChannelLike],
-    again: bool = False,
-) -> list[Delivery]:
-    """Schedule the post into the next free slot of its campaign, per channel.
-
-    A slot is taken on a channel when a delivery of the same campaign (not cancelled) is
-    already due on that channel at that instant.
-    """
-    from posts import slots
-
-    campaign = session.get(Campaign, post.campaign_id)
-    if not campaign.slots:
-        raise UserError(
-            f"campaign '{campaign.slug}' has no queue slots: set them with"
-            f' signpost campaign slots {campaign.slug} "Mon-Fri 09:00,13:00"'
-        )
-    created = []
-    for name in dict.fromkeys(n.strip() for n in channel_names if n.strip()):
-        taken = set(
-            session.exec(
-                select(Delivery.due)
-                .join(Post, Post.id == Delivery.post_id)
-                .where(
-                    Post.campaign_id == campaign.id,
-                    Delivery.channel == name,
-                    Delivery.state != DeliveryState.cancelled,
-                    Delivery.due > now,
-                )
-            ).all()
-        )
-        free = next(
-            (s for s in slots.upcoming(campaign.slots, campaign.tz, now) if s not in taken), None
-        )
-        if free is None:
-            raise UserError(f"no free slot on {name} in the next year")
-        created += schedule(
-            session,
-            actor,
-            now,
-            post=post,
-            dues=[free],
-            expires=None,
-            channel_names=[name],
-            channels=channels,
-            again=again,
-        )
-    return created

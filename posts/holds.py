@@ -15,12 +15,14 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from posts import audit
+from posts import audit, lifecycle
 from posts.models import Campaign, Delivery, DeliveryState, Pause, Post, PostState, Revision
 
 SENDABLE_POST_STATES = (PostState.approved, PostState.published, PostState.partly_published)
 ENDED = (DeliveryState.sent, DeliveryState.failed, DeliveryState.missed, DeliveryState.cancelled)
 WAITING = (DeliveryState.pending, DeliveryState.held, DeliveryState.retry_wait)
+#: a post in one of these states is never published afterwards, whatever went out
+FINAL_POST_STATES = (PostState.cancelled,)
 
 
 def approved_clause() -> sa.ColumnElement[bool]:
@@ -70,10 +72,24 @@ def ready_clause() -> sa.ColumnElement[bool]:
 
 
 def refresh(
-    session: Session, now: datetime, actor: str, post_ids: Iterable[int] | None = None
+    session: Session,
+    now: datetime,
+    actor: str,
+    post_ids: Iterable[int] | None = None,
+    *,
+    delivery_ids: Iterable[int] | None = None,
 ) -> None:
-    """Hold pending deliveries that are no longer ready, release held ones that are."""
-    scope = [] if post_ids is None else [Delivery.post_id.in_(list(post_ids))]
+    """Hold pending deliveries that are no longer ready, release held ones that are.
+
+    Everything, or only the deliveries of ``post_ids`` and/or the deliveries ``delivery_ids``
+    (a notification has no post, so a retried one is named by its own id). The readiness
+    condition is the UPDATE's guard too, so a row that changed in between is left alone.
+    """
+    scope = []
+    if post_ids is not None:
+        scope.append(Delivery.post_id.in_(list(post_ids)))
+    if delivery_ids is not None:
+        scope.append(Delivery.id.in_(list(delivery_ids)))
     for source, target, condition, action in (
         (DeliveryState.pending, DeliveryState.held, ~ready_clause(), "delivery.hold"),
         (DeliveryState.held, DeliveryState.pending, ready_clause(), "delivery.release"),
@@ -81,28 +97,25 @@ def refresh(
         ids = session.exec(
             select(Delivery.id).where(Delivery.state == source, condition, *scope)
         ).all()
-        if not ids:
-            continue
-        session.exec(
-            sa.update(Delivery)
-            .where(Delivery.id.in_(ids), Delivery.state == source)
-            .values(state=target, updated=now)
+        lifecycle.move(
+            session,
+            now,
+            actor,
+            ids,
+            sources=[source],
+            target=target,
+            action=action,
+            guard=condition,
         )
-        for delivery_id in ids:
-            audit.record(
-                session,
-                now=now,
-                actor=actor,
-                action=action,
-                subject=f"delivery:{delivery_id}",
-                details={"from": source.value, "to": target.value},
-            )
 
 
 def settle_new(session: Session, ids: list[int]) -> None:
     """Give just-created deliveries their first state, ``pending`` if ready else ``held``.
 
-    No audit event of its own: the scheduling event that created them records the states.
+    Creation, not a transition (posts/lifecycle.py): the rows were inserted ``held`` in
+    this transaction and nobody else has seen them yet, so this is not a ``lifecycle.move``
+    and has no audit event of its own; the scheduling event that created them records the
+    states they start in.
     """
     ready = set(session.exec(select(Delivery.id).where(Delivery.id.in_(ids), ready_clause())).all())
     for state, chosen in ((DeliveryState.pending, ready), (DeliveryState.held, set(ids) - ready)):
@@ -111,31 +124,41 @@ def settle_new(session: Session, ids: list[int]) -> None:
 
 
 def cancel_waiting(session: Session, now: datetime, actor: str, post_id: int) -> list[int]:
-    """Cancel every delivery of a post that has not been claimed yet."""
+    """Cancel every delivery of a post that has not been claimed yet.
+
+    One being sent right now is left to finish: a send in flight cannot be called back, and
+    its outcome is recorded honestly (``settle_post`` keeps the post cancelled, and cancels
+    the delivery if it comes back to wait for a retry).
+    """
     ids = session.exec(
         select(Delivery.id).where(Delivery.post_id == post_id, Delivery.state.in_(WAITING))
     ).all()
-    if ids:
-        session.exec(
-            sa.update(Delivery)
-            .where(Delivery.id.in_(ids))
-            .values(state=DeliveryState.cancelled, updated=now)
-        )
-    for delivery_id in ids:
-        audit.record(
-            session,
-            now=now,
-            actor=actor,
-            action="delivery.cancel",
-            subject=f"delivery:{delivery_id}",
-            details={"reason": "post cancelled"},
-        )
-    return list(ids)
+    return lifecycle.move(
+        session,
+        now,
+        actor,
+        ids,
+        sources=WAITING,
+        target=DeliveryState.cancelled,
+        action="delivery.cancel",
+        details={"reason": "post cancelled"},
+        values={"next_attempt": None},
+    )
 
 
 def settle_post(session: Session, now: datetime, actor: str, post_id: int | None) -> None:
-    """Mark a post published (or partly) once every one of its deliveries has ended."""
+    """Mark a post published (or partly) once every one of its deliveries has ended.
+
+    A cancelled post stays cancelled whatever its deliveries did: a person withdrew it, and
+    a send already in flight then (recorded ``sent`` with its receipt, as it did go out)
+    does not undo that. A delivery of a cancelled post that came back to wait for a retry is
+    cancelled here, the next time the engine records anything for the post.
+    """
     if post_id is None:  # a notification: no post to settle
+        return
+    post = session.get(Post, post_id)
+    if post.state in FINAL_POST_STATES:
+        cancel_waiting(session, now, actor, post_id)
         return
     states = session.exec(select(Delivery.state).where(Delivery.post_id == post_id)).all()
     if not states or any(s not in ENDED for s in states):
@@ -144,7 +167,6 @@ def settle_post(session: Session, now: datetime, actor: str, post_id: int | None
     sent = [s for s in live if s == DeliveryState.sent]
     if not sent:
         return
-    post = session.get(Post, post_id)
     target = PostState.published if len(sent) == len(live) else PostState.partly_published
     if post.state == target:
         return

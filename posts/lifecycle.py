@@ -1,8 +1,8 @@
 """The delivery state machine: which moves are allowed, and the one way to make them.
 
 Every change of a delivery's state — by the CLI, the engine, holds, notices or the review
-page — goes through :func:`move`: one guarded UPDATE (``WHERE id IN ... AND state IN
-<allowed sources> [AND guard]``) and one audit event per delivery actually moved, in the
+page — goes through :func:`move`: a guarded UPDATE (``WHERE id IN ... AND state =
+<an allowed source> [AND guard]``) and one audit event per delivery actually moved, in the
 caller's transaction. A row that is no longer in a source state (a daemon claimed it a
 moment earlier, another daemon took over its lease) is simply not moved, and the caller
 learns which ids were.
@@ -10,13 +10,19 @@ learns which ids were.
 The table (DESIGN §3, §9)::
 
     pending    → held, sending, missed, cancelled
-    held       → pending, missed, cancelled
+    held       → pending, held, missed, cancelled   (held → held: rescheduled while held)
     sending    → sent, retry_wait, failed, uncertain, sending (a dead claim taken over)
     retry_wait → sending, held, missed, failed, cancelled
     failed     → held, pending                (retried or rescheduled on purpose)
     missed     → held, pending                (retried or rescheduled on purpose)
     uncertain  → held, pending, sent, failed  (retried, or resolved by a person)
     sent, cancelled: final
+
+Not transitions: a delivery's *first* state. ``post schedule`` creates its deliveries
+``held`` and, in the same transaction, before anyone else can see them, makes the ready
+ones ``pending`` (``holds.settle_new``); a notification is created ``pending``. The
+creating event (``post.schedule``, ``notice.queue``) records those states, so every later
+change has a ``from`` that some earlier event explains.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ S = DeliveryState
 
 TRANSITIONS: dict[DeliveryState, frozenset[DeliveryState]] = {
     S.pending: frozenset({S.held, S.sending, S.missed, S.cancelled}),
-    S.held: frozenset({S.pending, S.missed, S.cancelled}),
+    S.held: frozenset({S.pending, S.held, S.missed, S.cancelled}),
     S.sending: frozenset({S.sent, S.retry_wait, S.failed, S.uncertain, S.sending}),
     S.retry_wait: frozenset({S.sending, S.held, S.missed, S.failed, S.cancelled}),
     S.failed: frozenset({S.held, S.pending}),
@@ -44,6 +50,9 @@ TRANSITIONS: dict[DeliveryState, frozenset[DeliveryState]] = {
     S.sent: frozenset(),
     S.cancelled: frozenset(),
 }
+
+#: states nothing moves out of: the delivery is over for good
+FINAL: frozenset[DeliveryState] = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
 
 #: details of one moved delivery's audit event, given its id
 Details = Callable[[int], Mapping[str, Any]]
@@ -71,39 +80,39 @@ def move(
 
     ``guard`` narrows the UPDATE further (the engine's "still our lease"); ``values`` are
     other columns to set with the state. Returns the ids moved, in id order, each with its
-    audit event ``action`` (details: ``from``, ``to`` and ``details``). A move the table
-    does not allow is a programming error (ValueError), never a silent write.
+    audit event ``action`` (details: ``details`` plus ``from`` and ``to``, which win over
+    same-named keys). A move the table does not allow is a programming error (ValueError),
+    never a silent write.
+
+    One UPDATE per source state (``WHERE id IN ... AND state = <source> [AND guard]``,
+    RETURNING the ids): so ``from`` is exactly the state each row was moved out of, even
+    when another transaction changes rows in between, without reading or locking first; a
+    row already moved by an earlier source's UPDATE is left out of the later ones, so a
+    self-loop (``held → held``) never moves a row twice. ORM objects already loaded are not
+    refreshed: ``session.refresh`` them.
     """
-    sources = tuple(sources)
+    sources = tuple(dict.fromkeys(DeliveryState(s) for s in sources))
     wrong = [s for s in sources if not allowed(s, target)]
     if wrong:
         raise ValueError(f"delivery state machine: {wrong[0]} → {target} is not allowed")
-    wanted = sorted(set(ids))
-    if not wanted:
-        return []
+    remaining = sorted(set(ids))
     table = Delivery.__table__  # Core: the engine moves many rows a second
-    before = dict(
-        session.execute(
-            sa.select(table.c.id, table.c.state).where(
-                table.c.id.in_(wanted), table.c.state.in_(sources)
-            )
-        ).all()
-    )
-    if not before:
-        return []
-    condition = table.c.id.in_(list(before)) & table.c.state.in_(sources)
-    if guard is not None:
-        condition = condition & guard
-    moved = sorted(
-        row[0]
-        for row in session.execute(
+    moved: dict[int, DeliveryState] = {}
+    for source in sources:
+        if not remaining:
+            break
+        condition = table.c.id.in_(remaining) & (table.c.state == source)
+        if guard is not None:
+            condition = condition & guard
+        rows = session.execute(
             table.update()
             .where(condition)
             .values(state=target, updated=now, **dict(values or {}))
             .returning(table.c.id)
         ).all()
-    )
-    for delivery_id in moved:
+        moved.update((row[0], source) for row in rows)
+        remaining = [i for i in remaining if i not in moved]
+    for delivery_id in sorted(moved):
         extra = details(delivery_id) if callable(details) else (details or {})
         audit.record(
             session,
@@ -111,6 +120,6 @@ def move(
             actor=actor,
             action=action,
             subject=f"delivery:{delivery_id}",
-            details={"from": str(before[delivery_id]), "to": target.value, **extra},
+            details={**extra, "from": moved[delivery_id].value, "to": target.value},
         )
-    return moved
+    return sorted(moved)

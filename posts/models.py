@@ -162,6 +162,7 @@ class Delivery(SQLModel, table=True):
     idempotency_key: str = Field(unique=True)
     sent_hash: str | None = None  # content hash of the revision claimed for sending
     prepared: str | None = None  # id of the object prepared before the irreversible call
+    claimed: datetime | None = Field(default=None, sa_type=UTCDateTime)  # this attempt began
     utm: bool = True  # tag its links (off with `post schedule --no-utm`)
     remote_id: str | None = None
     remote_url: str | None = None

@@ -803,11 +803,22 @@ def latest_rejection(session: Session, post: Post) -> dict[str, Any] | None:
 
 
 def cancel_post(session: Session, actor: Actor, now: datetime, *, post: Post) -> Post:
-    """Withdraw a post that has not gone out; it can never be published afterwards."""
+    """Withdraw a post that has not gone out; it can never be published afterwards.
+
+    Its waiting deliveries are cancelled. One being sent right now cannot be called back:
+    the audit event names it (``in_flight``), its outcome is recorded as it comes, and the
+    post stays cancelled even if it went out (docs/decisions.md).
+    """
     actor.require(WRITER_ROLES, "cancel posts")
     if post.state not in EDITABLE:
         raise PolicyRefused(f"post {post.id} is {post.state} and cannot be cancelled")
-    _transition(session, actor, now, post, PostState.cancelled, "post.cancel")
+    in_flight = session.exec(
+        select(Delivery.id)
+        .where(Delivery.post_id == post.id, Delivery.state == DeliveryState.sending)
+        .order_by(Delivery.id)
+    ).all()
+    details = {"in_flight": list(in_flight)} if in_flight else None
+    _transition(session, actor, now, post, PostState.cancelled, "post.cancel", details)
     holds.cancel_waiting(session, now, actor.name, post.id)
     return post
 

@@ -36,6 +36,8 @@ class DaemonSettings:
     lease: timedelta = timedelta(seconds=60)
     max_attempts: int = 8
     retry_base: timedelta = timedelta(seconds=30)
+    #: every request of one send together; at most half the lease (default: 40 % of it)
+    send_deadline: timedelta = timedelta(seconds=24)
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,11 @@ class Settings:
     def channel_types(self) -> dict[str, str]:
         """Channel name → channel type, for the content rules."""
         return {name: ch.type for name, ch in self.channels.items()}
+
+
+def _seconds(delta: timedelta) -> str:
+    """A duration as config writes it, e.g. "24s"."""
+    return f"{delta.total_seconds():g}s"
 
 
 def parse_duration(text: str) -> timedelta:
@@ -218,7 +225,15 @@ class _Reader:
         return url
 
     def daemon(self, raw: dict[str, Any]) -> DaemonSettings:
-        allowed = {"sync_interval", "grace", "health", "lease", "max_attempts", "retry_base"}
+        allowed = {
+            "sync_interval",
+            "grace",
+            "health",
+            "lease",
+            "max_attempts",
+            "retry_base",
+            "send_deadline",
+        }
         d = self.table(raw, "daemon", allowed)
         base = DaemonSettings()
         sync = d.get("sync_interval", base.sync_interval)
@@ -233,11 +248,25 @@ class _Reader:
         )
         if not re.fullmatch(r"[^:\s]+:\d{1,5}", health):
             raise self.fail("[daemon] health", '"host:port" such as "127.0.0.1:9464"', health)
+        lease = self.duration(d["lease"], "[daemon] lease") if "lease" in d else base.lease
+        deadline = (
+            self.duration(d["send_deadline"], "[daemon] send_deadline")
+            if "send_deadline" in d
+            else lease * 0.4
+        )
+        if lease < 2 * deadline:
+            raise self.fail(
+                "[daemon] lease",
+                f"at least twice [daemon] send_deadline ({_seconds(deadline)}), so a lease"
+                " outlives every send",
+                d.get("lease", _seconds(lease)),
+            )
         return DaemonSettings(
             sync_interval=float(sync),
             grace=self.duration(d["grace"], "[daemon] grace") if "grace" in d else base.grace,
             health=health,
-            lease=self.duration(d["lease"], "[daemon] lease") if "lease" in d else base.lease,
+            lease=lease,
+            send_deadline=deadline,
             max_attempts=self.positive_int(
                 d.get("max_attempts", base.max_attempts), "[daemon] max_attempts"
             ),

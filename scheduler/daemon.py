@@ -32,7 +32,9 @@ from posts.errors import UserError
 from posts.models import Delivery, DeliveryState, Heartbeat
 from posts.store import DatabaseUnreachable
 from scheduler.delivery import CLAIMABLE, Claim, Engine, Report
+from scheduler.outcomes import retry_span
 
+RETRY_SPAN_WARNING = timedelta(days=1)
 log = logging.getLogger("signpost.daemon")
 
 HORIZON = timedelta(hours=1)  # how far ahead deliveries are put on the wake-up calendar
@@ -128,6 +130,16 @@ class Daemon:
         calendar.start()
         self.started = self.engine.clock.now()
         self._audit("daemon.start", {"pid": os.getpid(), "host": socket.gethostname()})
+        span = retry_span(self.engine.settings)
+        if span > RETRY_SPAN_WARNING:
+            log.warning(
+                "[daemon] max_attempts %d with retry_base %s: a failing delivery keeps"
+                " retrying for %s before it is failed (give the posts an --expires, or"
+                " fewer attempts)",
+                self.engine.settings.max_attempts,
+                self.engine.settings.retry_base,
+                span,
+            )
         self._serve_health()
         totals = Report()
         outage = 0.0  # seconds to wait before trying a database that went away

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,7 +75,7 @@ def test_image_with_alt_text(bluesky_pds: BlueskyPds, account, client, tmp_path:
         Message(
             text="Help is confidential: 0808 1000 900",
             idempotency_key="sp-bsky-2",
-            media=(Media(str(image), "sha", alt),),
+            media=(Media(str(image), hashlib.sha256(PNG).hexdigest(), alt),),
         )
     )
     record = bluesky_pds.get_record(receipt.remote_id)["value"]

@@ -1,24 +1,37 @@
-"""One contract every adapter keeps, run against each channel's contract fake.
+"""One contract every adapter keeps, run against all nine channel types.
 
-The fakes (tests/fakes/) follow ../shared/channels.md and are written independently of the
-adapters; they serve real HTTP on 127.0.0.1. Adding a channel means adding a fake and a
-``Case`` here, not new test logic. What every adapter must do:
+Mastodon, Telegram, Discord and Slack run against their contract fakes (tests/fakes/, which
+follow ../shared/channels.md and were written independently of the adapters); the webhook
+against the peers' receiver, email against aiosmtpd with STARTTLS and AUTH, the feed against
+a temp file, Matrix and Bluesky against a real Synapse and a real PDS (tests/peers.py).
+Adding a channel means adding a ``Case`` here, not new test logic. What every adapter must
+do, where the type has the notion at all (otherwise the case is skipped, saying why):
 
 - publish the text (with the link) and return the remote id and public URL;
 - send the same delivery twice: one post where the channel deduplicates, else two;
 - 429 → TransientError with the server's delay; bad credentials → PermanentError that names
-  the channel and never the token; a validation refusal (over-long) → PermanentError with
+  the channel and never the secret; a validation refusal (over-long) → PermanentError with
   the server's words;
-- a connection lost after the request was read → OutcomeUnknown, never success or a retry.
+- a connection lost after the request was read → OutcomeUnknown, never success or a retry;
+- ``check`` authenticates without posting, and fails permanently on bad credentials.
+
+Faults beyond these (resets, slow replies, garbage, storms) are in test_channel_faults.py.
 """
 
 from __future__ import annotations
 
+import email
+import email.policy
+import itertools
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
+from xml.etree import ElementTree
 
 import httpx
 import pytest
@@ -34,167 +47,382 @@ from tests.fakes.telegram import FakeTelegram
 ENV = "SIGNPOST_TEST_CHANNEL_SECRET"
 TEXT = "Worried about what you look at online? Confidential help: 0808 1000 900"
 LINK = "https://www.stopitnow.org.uk/"
+WHSEC = "whsec_c2lnbnBvc3QtdGVzdC13ZWJob29rLXNlY3JldC0zMmI="
+FEED_URL = "https://www.example.org/feeds/signpost.atom"
+_users = itertools.count()
+
+
+@dataclass
+class Peer:
+    """A running service for one case: where it is, and what it now holds."""
+
+    options: dict[str, Any]
+    secret: str
+    posts: Callable[[], list[str]]  # the texts the service now holds, oldest first
+    url: Callable[[Receipt], str | None]  # the public URL the receipt must carry
+    reject: Callable[[pytest.MonkeyPatch], None]  # make the credentials wrong
+    rate_limit: Callable[[float], None] | None = None
+    drop_processed: Callable[[], None] | None = None  # lose the answer, the post made
+    has_id: bool = True
 
 
 @dataclass(frozen=True)
 class Case:
-    """How to run one channel type against its fake."""
+    """How to run one channel type against its service."""
 
     type: str
-    fake: Callable[[], Any]
-    options: Callable[[Any], dict[str, Any]]
-    secret: Callable[[Any], str]
-    posts: Callable[[Any], list[str]]  # the texts the service now holds
-    url: Callable[[Any, Receipt], str | None]  # the public URL the receipt must carry
+    start: Callable[[pytest.FixtureRequest], Any]  # a context manager yielding a Peer
     deduplicates: bool
-    limit: int  # characters that are refused (one over the channel's limit)
-    validation: str  # words of the server's validation refusal
+    limit: int | None = None  # characters that are refused (one over the channel's limit)
+    validation: str = ""  # words of the server's validation refusal
+    skip: dict[str, str] = field(default_factory=dict)  # test name → why it does not apply
 
 
-def _mastodon_url(fake: FakeMastodon, receipt: Receipt) -> str:
-    return next(s["url"] for s in fake.statuses if s["id"] == receipt.remote_id)
+def _wrong(secret: str) -> Callable[[pytest.MonkeyPatch], None]:
+    return lambda monkeypatch: monkeypatch.setenv(ENV, secret)
 
 
-CASES = [
-    Case(
-        "mastodon",
+@contextmanager
+def _fake(factory: Callable[[], Any], peer: Callable[[Any], Peer]) -> Iterator[Peer]:
+    with factory() as fake:
+        yield peer(fake)
+
+
+def _fake_peer(options, secret, posts, url) -> Callable[[Any], Peer]:
+    def peer(fake: Any) -> Peer:
+        return Peer(
+            options(fake),
+            secret(fake),
+            lambda: posts(fake),
+            lambda receipt: url(fake, receipt),
+            lambda monkeypatch: fake.reject_token(),
+            fake.rate_limit,
+            lambda: fake.drop_next(processed=True),
+        )
+
+    return peer
+
+
+def mastodon(request: pytest.FixtureRequest):
+    return _fake(
         FakeMastodon,
-        lambda f: {"url": f.url, "token_env": ENV},
-        lambda f: f.token,
-        lambda f: list(f.sources.values()),
-        _mastodon_url,
-        deduplicates=True,
-        limit=501,
-        validation="Text character limit of 500 exceeded",
-    ),
-    Case(
-        "telegram",
+        _fake_peer(
+            lambda f: {"url": f.url},
+            lambda f: f.token,
+            lambda f: list(f.sources.values()),
+            lambda f, r: next(s["url"] for s in f.statuses if s["id"] == r.remote_id),
+        ),
+    )
+
+
+def telegram(request: pytest.FixtureRequest):
+    return _fake(
         FakeTelegram,
-        lambda f: {"url": f.url, "chat": "@stopitnow", "token_env": ENV},
-        lambda f: f.token,
-        lambda f: [m["text"] for m in f.messages],
-        lambda f, r: f"https://t.me/stopitnow/{r.remote_id.rsplit('/', 1)[1]}",
-        deduplicates=False,
-        limit=4097,
-        validation="message is too long",
-    ),
-    Case(
-        "discord",
+        _fake_peer(
+            lambda f: {"url": f.url, "chat": "@stopitnow"},
+            lambda f: f.token,
+            lambda f: [m["text"] for m in f.messages],
+            lambda f, r: f"https://t.me/stopitnow/{r.remote_id.rsplit('/', 1)[1]}",
+        ),
+    )
+
+
+def discord(request: pytest.FixtureRequest):
+    return _fake(
         FakeDiscord,
-        lambda f: {"token_env": ENV},
-        lambda f: f.webhook_url,
-        lambda f: [m["content"] for m in f.messages],
-        lambda f, r: f.message_url(next(m for m in f.messages if m["id"] == r.remote_id)),
-        deduplicates=False,
-        limit=2001,
-        validation="Invalid Form Body",
+        _fake_peer(
+            lambda f: {},
+            lambda f: f.webhook_url,
+            lambda f: [m["content"] for m in f.messages],
+            lambda f, r: f.message_url(next(m for m in f.messages if m["id"] == r.remote_id)),
+        ),
+    )
+
+
+def slack(request: pytest.FixtureRequest):
+    return _fake(
+        FakeSlack,
+        _fake_peer(
+            lambda f: {"url": f.api_url, "channel": "C0123456789"},
+            lambda f: f.token,
+            lambda f: [m["text"] for m in f.messages],
+            lambda f, r: f.permalink(*r.remote_id.split("/")),
+        ),
+    )
+
+
+@contextmanager
+def webhook(request: pytest.FixtureRequest) -> Iterator[Peer]:
+    receiver = request.getfixturevalue("webhook_receiver")
+
+    refused: set[int] = set()  # indexes of requests answered 429
+
+    def posts() -> list[str]:  # the receiver keeps each webhook-id it accepted once
+        events = {
+            r.headers["webhook-id"]: r.body
+            for i, r in enumerate(receiver.requests)
+            if r.method == "POST" and i not in refused
+        }
+        return [json.loads(body)["data"]["text"] for body in events.values()]
+
+    def rate_limit(seconds: float) -> None:
+        refused.add(len(receiver.requests))
+        receiver.respond(429, {"Retry-After": str(int(seconds))})
+
+    yield Peer(
+        {"url": f"{receiver.url}/hook"},
+        WHSEC,
+        posts,
+        lambda receipt: None,
+        _wrong("whsec_dG9vLXNob3J0"),  # the receiver cannot say; our check refuses it
+        rate_limit,
+        receiver.drop,  # the receiver has read (and keeps) the request, then drops
+        has_id=False,
+    )
+
+
+@contextmanager
+def feed(request: pytest.FixtureRequest) -> Iterator[Peer]:
+    folder: Path = request.getfixturevalue("tmp_path")
+    path = folder / "signpost.atom"
+
+    def posts() -> list[str]:
+        if not path.exists():
+            return []
+        root = ElementTree.parse(path).getroot()
+        entries = root.findall("{http://www.w3.org/2005/Atom}entry")
+        return [e.findtext("{http://www.w3.org/2005/Atom}content") or "" for e in entries]
+
+    def reject(monkeypatch: pytest.MonkeyPatch) -> None:
+        peer.options["path"] = str(folder / "gone" / "signpost.atom")
+
+    peer = Peer(
+        {"path": str(path), "feed_id": "tag:example.org,2026:signpost", "self_url": FEED_URL},
+        "unused",
+        posts,
+        lambda receipt: FEED_URL,
+        reject,
+    )
+    yield peer
+
+
+@contextmanager
+def smtp(request: pytest.FixtureRequest) -> Iterator[Peer]:
+    server = request.getfixturevalue("smtp_server")
+
+    def posts() -> list[str]:
+        texts = []
+        for _, _, content in server.sink.messages:
+            mail = email.message_from_bytes(content, policy=email.policy.default)
+            texts.append(mail.get_body(("plain",)).get_content().replace("\r\n", "\n").rstrip("\n"))
+        return texts
+
+    yield Peer(
+        {
+            "host": server.host,
+            "port": server.port,
+            "mode": server.mode,
+            "username": "signpost",
+            "from": "Signpost <signpost@example.org>",
+            "to": "team@example.org",
+            "ca_file": str(server.ca_file),
+        },
+        "s3cret",
+        posts,
+        lambda receipt: None,
+        _wrong("not-the-password"),
+    )
+
+
+@contextmanager
+def matrix(request: pytest.FixtureRequest) -> Iterator[Peer]:
+    synapse = request.getfixturevalue("synapse")
+    user = synapse.register(f"contract{next(_users)}", "pw-signpost")
+    room = synapse.create_room(user["access_token"], "Contract")
+
+    def posts() -> list[str]:
+        events = synapse.messages(user["access_token"], room)
+        return [e["content"]["body"] for e in reversed(events) if e["type"] == "m.room.message"]
+
+    yield Peer(
+        {"url": synapse.url, "room": room},
+        user["access_token"],
+        posts,
+        lambda r: f"https://matrix.to/#/{quote(room)}/{quote(r.remote_id)}?via=localhost",
+        _wrong("not-a-token"),
+    )
+
+
+@contextmanager
+def bluesky(request: pytest.FixtureRequest) -> Iterator[Peer]:
+    pds = request.getfixturevalue("bluesky_pds")
+    account = pds.create_account(f"contract{next(_users)}.test", "app-password")
+
+    def url(receipt: Receipt) -> str:
+        rkey = receipt.remote_id.rsplit("/", 1)[-1]
+        return f"https://bsky.app/profile/{account['handle']}/post/{rkey}"
+
+    yield Peer(
+        {"url": pds.url, "handle": account["handle"]},
+        "app-password",
+        lambda: [r["value"]["text"] for r in reversed(pds.list_records(account["did"]))],
+        url,
+        _wrong("wrong-password"),
+    )
+
+
+REAL = "a real server cannot be scripted; the mapping is proven in test_channel_errors.py"
+NO_LIMIT = "the type has no text limit (channels.md)"
+CASES = [
+    Case("mastodon", mastodon, True, 501, "Text character limit of 500 exceeded"),
+    Case("telegram", telegram, False, 4097, "message is too long"),
+    Case("discord", discord, False, 2001, "Invalid Form Body"),
+    Case("slack", slack, False, 40_001, "msg_too_long"),
+    Case(
+        "webhook",
+        webhook,
+        True,
+        skip={
+            "validation": NO_LIMIT,
+            "credentials": "only the receiver can verify the signature; it answers 4xx, retried"
+            " per Standard Webhooks (the secret's shape is checked by check)",
+        },
     ),
     Case(
-        "slack",
-        FakeSlack,
-        lambda f: {"url": f.api_url, "channel": "C0123456789", "token_env": ENV},
-        lambda f: f.token,
-        lambda f: [m["text"] for m in f.messages],
-        lambda f, r: f.permalink(*r.remote_id.split("/")),
-        deduplicates=False,
-        limit=40_001,
-        validation="msg_too_long",
+        "feed",
+        feed,
+        True,
+        skip={
+            "rate": "a file has no rate limit",
+            "credentials": "a file has no credentials (a missing folder is checked by check)",
+            "validation": NO_LIMIT,
+            "dropped": "a local atomic rename has no answer to lose",
+        },
+    ),
+    Case(
+        "email",
+        smtp,
+        False,
+        skip={
+            "rate": "aiosmtpd cannot be scripted to answer 4yz; SMTP codes in"
+            " test_channel_email.py",
+            "validation": NO_LIMIT,
+            "dropped": "aiosmtpd cannot drop after DATA; covered in test_channel_email.py",
+        },
+    ),
+    Case(
+        "matrix",
+        matrix,
+        True,
+        skip={"rate": REAL, "validation": NO_LIMIT, "dropped": REAL},
+    ),
+    Case(
+        "bluesky",
+        bluesky,
+        False,
+        301,
+        "refused with 400",
+        skip={"rate": REAL, "dropped": REAL},
     ),
 ]
 
 
-@contextmanager
-def adapter(case: Case, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any]]:
-    with case.fake() as fake, httpx.Client(timeout=5) as client:
-        monkeypatch.setenv(ENV, case.secret(fake))
-        yield (
-            fake,
-            build(
-                case.type,
-                case.type,
-                case.options(fake),
-                client=client,
-                now=lambda: datetime.now(UTC),
-            ),
-        )
+@pytest.fixture(params=CASES, ids=[c.type for c in CASES])
+def case(request: pytest.FixtureRequest) -> Case:
+    return request.param
+
+
+@pytest.fixture
+def running(case: Case, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """``(peer, make)``: the service, and a function building a fresh adapter for it."""
+    test = request.node.originalname.removeprefix("test_").split("_")[0]
+    if test in case.skip:
+        pytest.skip(case.skip[test])
+    with case.start(request) as peer, httpx.Client(timeout=10) as client:
+        monkeypatch.setenv(ENV, peer.secret)
+
+        def make() -> Any:
+            options = {**peer.options, "token_env": ENV}
+            return build(case.type, case.type, options, client=client, now=_now)
+
+        yield peer, make
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def message(case: Case, key: str = "sp-contract-1", text: str = TEXT) -> Message:
     return outgoing(case.type, text, key, link=LINK)
 
 
-contract = pytest.mark.parametrize("case", CASES, ids=[c.type for c in CASES])
+def test_publish_returns_the_remote_id_and_public_url(case: Case, running):
+    peer, make = running
+    sent = message(case)
+    receipt = make().publish(sent)
+    assert peer.posts() == [sent.text]
+    assert bool(receipt.remote_id) is peer.has_id
+    assert receipt.remote_url == peer.url(receipt)
 
 
-@contract
-def test_publish_returns_the_remote_id_and_public_url(case: Case, monkeypatch):
-    with adapter(case, monkeypatch) as (fake, channel):
-        receipt = channel.publish(message(case))
-        assert case.posts(fake) == [f"{TEXT}\n\n{LINK}"]
-        assert receipt.remote_id
-        assert receipt.remote_url == case.url(fake, receipt)
+def test_twice_the_same_delivery(case: Case, running):
+    peer, make = running
+    channel = make()
+    first = channel.publish(message(case, "sp-contract-twice"))
+    second = channel.publish(message(case, "sp-contract-twice"))
+    assert channel.deduplicates is case.deduplicates
+    if case.deduplicates:
+        assert second == first
+        assert len(peer.posts()) == 1
+    else:  # the engine must never resend these blindly (tests/test_engine.py)
+        assert len(peer.posts()) == 2
 
 
-@contract
-def test_the_same_delivery_twice(case: Case, monkeypatch):
-    with adapter(case, monkeypatch) as (fake, channel):
-        first = channel.publish(message(case, "sp-contract-twice"))
-        second = channel.publish(message(case, "sp-contract-twice"))
-        assert channel.deduplicates is case.deduplicates
-        if case.deduplicates:
-            assert second == first
-            assert len(case.posts(fake)) == 1
-        else:  # the engine must never resend these blindly (tests/test_engine.py)
-            assert len(case.posts(fake)) == 2
+def test_rate_limit_is_transient_with_the_servers_delay(case: Case, running):
+    peer, make = running
+    channel = make()
+    peer.rate_limit(30)
+    with pytest.raises(TransientError) as caught:
+        channel.publish(message(case))
+    assert caught.value.retry_after == pytest.approx(30, abs=1.5)
+    assert peer.posts() == []
+    channel.publish(message(case))  # and the next attempt goes through
+    assert len(peer.posts()) == 1
 
 
-@contract
-def test_rate_limit_is_transient_with_the_servers_delay(case: Case, monkeypatch):
-    with adapter(case, monkeypatch) as (fake, channel):
-        fake.rate_limit(30)
-        with pytest.raises(TransientError, match="rate limited") as caught:
-            channel.publish(message(case))
-        assert caught.value.retry_after == pytest.approx(30, abs=1.5)
-        assert case.posts(fake) == []
-        channel.publish(message(case))  # and the next attempt goes through
-        assert len(case.posts(fake)) == 1
+def test_credentials_rejected_are_permanent_and_never_echoed(
+    case: Case, running, monkeypatch: pytest.MonkeyPatch
+):
+    peer, make = running
+    peer.reject(monkeypatch)
+    with pytest.raises(PermanentError) as caught:
+        make().publish(message(case))
+    said = str(caught.value)
+    assert case.type in said
+    assert "credentials rejected" in said or "unknown webhook" in said
+    assert peer.secret not in said
+    assert peer.posts() == []
 
 
-@contract
-def test_bad_credentials_are_permanent_and_never_echoed(case: Case, monkeypatch):
-    with adapter(case, monkeypatch) as (fake, channel):
-        fake.reject_token()
-        with pytest.raises(PermanentError) as caught:
-            channel.publish(message(case))
-        said = str(caught.value)
-        assert case.type in said
-        assert "credentials rejected" in said or "unknown webhook" in said
-        assert case.secret(fake) not in said
-        assert case.posts(fake) == []
+def test_validation_refusal_is_permanent_with_the_servers_words(case: Case, running):
+    peer, make = running
+    with pytest.raises(PermanentError, match=case.validation):
+        make().publish(message(case, text="x" * (case.limit or 0)))
+    assert peer.posts() == []
 
 
-@contract
-def test_validation_refusal_is_permanent_with_the_servers_words(case: Case, monkeypatch):
-    with adapter(case, monkeypatch) as (fake, channel):
-        with pytest.raises(PermanentError, match=case.validation):
-            channel.publish(message(case, text="x" * case.limit))
-        assert case.posts(fake) == []
+def test_dropped_answer_is_an_unknown_outcome(case: Case, running):
+    peer, make = running
+    peer.drop_processed()
+    with pytest.raises(OutcomeUnknown):
+        make().publish(message(case))
+    assert len(peer.posts()) == 1  # it did land: only the channel can say so
 
 
-@contract
-def test_a_dropped_answer_is_an_unknown_outcome(case: Case, monkeypatch):
-    with adapter(case, monkeypatch) as (fake, channel):
-        fake.drop_next(processed=True)
-        with pytest.raises(OutcomeUnknown):
-            channel.publish(message(case))
-        assert len(case.posts(fake)) == 1  # it did land: only the channel can say so
-
-
-@contract
-def test_check_authenticates_without_posting(case: Case, monkeypatch):
-    with adapter(case, monkeypatch) as (fake, channel):
-        assert channel.check()
-        assert case.posts(fake) == []
-        fake.reject_token()
-        with pytest.raises(PermanentError):
-            channel.check()
+def test_check_authenticates_without_posting(case: Case, running, monkeypatch):
+    peer, make = running
+    assert make().check()
+    assert peer.posts() == []
+    peer.reject(monkeypatch)
+    with pytest.raises(PermanentError):
+        make().check()

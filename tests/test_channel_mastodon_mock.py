@@ -7,6 +7,7 @@ adapter and our fake share a misreading.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,13 +35,21 @@ def server():
 def channel(server, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv(ENV, "alice_token")
     with httpx.Client(timeout=10) as client:
-        yield build("mastodon", "mastodon", {"url": server.base_url, "token_env": ENV},
-                    client=client, now=lambda: datetime.now(UTC))
+        yield build(
+            "mastodon",
+            "mastodon",
+            {"url": server.base_url, "token_env": ENV},
+            client=client,
+            now=lambda: datetime.now(UTC),
+        )
 
 
 def test_publish_and_idempotency(channel):
-    message = Message(text="Confidential help: 0808 1000 900", idempotency_key="sp-mm-1",
-                      link="https://www.stopitnow.org.uk/")
+    message = Message(
+        text="Confidential help: 0808 1000 900",
+        idempotency_key="sp-mm-1",
+        link="https://www.stopitnow.org.uk/",
+    )
     first = channel.publish(message)
     again = channel.publish(message)
     assert first.remote_id == again.remote_id
@@ -51,9 +60,13 @@ def test_publish_and_idempotency(channel):
 def test_image_with_alt_text(channel, tmp_path: Path):
     image = tmp_path / "card.png"
     image.write_bytes(PNG)
-    receipt = channel.publish(Message(text="Helpline card: 0808 1000 900",
-                                      idempotency_key="sp-mm-2",
-                                      media=(Media(str(image), "sha", "Helpline card"),)))
+    receipt = channel.publish(
+        Message(
+            text="Helpline card: 0808 1000 900",
+            idempotency_key="sp-mm-2",
+            media=(Media(str(image), hashlib.sha256(PNG).hexdigest(), "Helpline card"),),
+        )
+    )
     assert receipt.remote_id
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,7 +78,9 @@ def test_image_goes_first_with_its_alt_text(synapse: Synapse, room, tmp_path: Pa
     user, room_id = room
     image = tmp_path / "helpline.png"
     image.write_bytes(PNG)
-    media = Media(str(image), "sha", "Stop It Now helpline card: 0808 1000 900")
+    media = Media(
+        str(image), hashlib.sha256(PNG).hexdigest(), "Stop It Now helpline card: 0808 1000 900"
+    )
     with httpx.Client() as client:
         channel(synapse, room_id, client).publish(message("sp-matrix-img", media=(media,)))
     events = list(reversed(texts(synapse, user["access_token"], room_id)))

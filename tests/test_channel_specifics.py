@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +28,7 @@ PNG = bytes.fromhex(
 def image(tmp_path: Path) -> Media:
     path = tmp_path / "helpline.png"
     path.write_bytes(PNG)
-    return Media(str(path), "sha", ALT)
+    return Media(str(path), hashlib.sha256(PNG).hexdigest(), ALT)
 
 
 @pytest.fixture

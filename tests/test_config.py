@@ -54,7 +54,7 @@ MISTAKES = [
         "unknown key in [daemon]",
         '[daemon]\ngrase = "15m"\n',
         "unknown key 'grase' in [daemon] (known: grace, health, lease, max_attempts,"
-        " retry_base, sync_interval)",
+        " retry_base, send_deadline, sync_interval)",
     ),
     (
         "max_attempts is a word",

@@ -524,7 +524,8 @@ def test_health_and_metrics_after_a_server_error(tmp_path: Path, database: TestD
 def test_sigterm_lets_the_send_in_flight_finish_then_exits_0(
     tmp_path: Path, database: TestDatabase
 ):
-    with Receiver(SECRET, delay=(0.8, 0.8)) as receiver:
+    # Slow enough to be in flight at SIGTERM, within the send deadline (40 % of the 2 s lease).
+    with Receiver(SECRET, delay=(0.5, 0.5)) as receiver:
         workspace = Workspace.create(tmp_path, receiver, database)
         try:
             daemon = workspace.start()

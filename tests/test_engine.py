@@ -348,7 +348,7 @@ def test_late_beyond_grace_is_missed_never_sent(cli, engine, clock, hook, db_pat
     assert hook.sent[0].idempotency_key == d["idempotency_key"]
 
 
-def test_past_expiry_is_missed(cli, engine, clock, hook):
+def test_past_expiry_after_it_started_is_failed_saying_why(cli, engine, clock, hook):
     post_id = approved(cli)
     [d] = schedule(cli, post_id, "+1m", "newsroom", "--expires", "+5m")
     hook.script.append(raises(TransientError("newsroom: server error 503", retry_after=600)))
@@ -356,8 +356,20 @@ def test_past_expiry_is_missed(cli, engine, clock, hook):
     engine.tick()
     clock.advance(timedelta(minutes=10))  # the retry would be after the web chat is over
     engine.tick()
-    assert deliveries(cli)[d["id"]]["state"] == "missed"
+    row = deliveries(cli)[d["id"]]
+    assert row["state"] == "failed"
+    assert row["last_error"].startswith("failed: past its expiry ")
+    assert row["last_error"].endswith("; last error: newsroom: server error 503")
     assert len(hook.sent) == 1
+
+
+def test_past_expiry_before_it_started_is_missed(cli, engine, clock, hook):
+    post_id = approved(cli)
+    [d] = schedule(cli, post_id, "+1m", "newsroom", "--expires", "+5m")
+    clock.advance(timedelta(minutes=6))  # the daemon was away until after the expiry
+    engine.tick()
+    assert deliveries(cli)[d["id"]]["state"] == "missed"
+    assert hook.sent == []
 
 
 def test_a_daemon_dying_mid_send_is_reconciled(cli, engine, store, clock, hook, feed):
@@ -420,3 +432,31 @@ def test_backoff(attempts, retry_after, low, high):
     for _ in range(50):
         wait = backoff(attempts, timedelta(seconds=30), retry_after, rng).total_seconds()
         assert low <= wait <= high
+
+
+def test_with_the_default_config_a_persistent_503_ends_failed_after_8_attempts(
+    cli, store, clock, hook
+):
+    """Grace bounds when each attempt may start, not how long retrying may take."""
+    engine = Engine(
+        store=store,
+        settings=DaemonSettings(),  # 30 s base, 15 min grace, 8 attempts: 64 min of back-off
+        clock=clock,
+        channels={"newsroom": hook},
+        owner="daemon:test",
+        rng=random.Random(8),
+    )
+    post_id = approved(cli)
+    [d] = schedule(cli, post_id, "+1m")
+    hook.script += [raises(TransientError("newsroom: server error 503"))] * 20
+    clock.advance(timedelta(minutes=1))
+    for _ in range(20):
+        engine.tick()
+        row = deliveries(cli)[d["id"]]
+        if row["state"] != "retry_wait":
+            break
+        clock.advance(datetime.fromisoformat(row["next_attempt"]) - clock.now())
+    assert row["state"] == "failed"
+    assert row["attempts"] == 8
+    assert row["last_error"] == "newsroom: server error 503 (gave up after 8 attempts)"
+    assert len(hook.sent) == 8

@@ -325,19 +325,19 @@ def test_a_missed_delivery_keeps_the_error_of_its_last_try(at, engine, clock, db
     clock.advance(timedelta(minutes=1))
     assert tick.tick().retrying == 1
     clock.advance(timedelta(minutes=10))  # the retry would come after its expiry
-    assert tick.tick().missed == 1
+    assert tick.tick().failed == 1  # it had started: retried until its expiry, then failed
     why = (
-        "missed: past its expiry 2026-03-01T12:05+00:00, not sent (retry with: signpost"
+        "failed: past its expiry 2026-03-01T12:05+00:00, not sent (retry with: signpost"
         f" deliveries retry {expiring}); last error: newsroom: server error 503"
     )
     errors, table, stored = last_errors(at, db_path)
     assert errors == {expiring: why}
-    assert stored == [(expiring, "missed", why)]
-    assert "missed: past its expiry 2026-03-01T12:05+00:0" in table
+    assert stored == [(expiring, "failed", why)]
+    assert "failed: past its expiry 2026-03-01T12:05+00:0" in table
     [missed] = [
         e
         for e in json.loads(ok(at("bob", "audit", "log", "-f", "json")).stdout)
-        if e["action"] == "delivery.missed"
+        if e["action"] == "delivery.failed"
     ]
     assert missed["details"]["last_error"] == "newsroom: server error 503"
 

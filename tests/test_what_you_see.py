@@ -624,7 +624,12 @@ def test_a_cancelled_delivery_never_reaches_the_receiver(
     log = as_json(at("bob", "audit", "log", "--format", "json"))
     [event] = [e for e in log if e["action"] == "delivery.cancel"]
     assert event["subject"] == f"delivery:{hook['id']}"
-    assert event["details"] == {"from": "pending", "channel": "newsroom", "reason": "wrong day"}
+    assert event["details"] == {
+        "from": "pending",
+        "to": "cancelled",
+        "channel": "newsroom",
+        "reason": "wrong day",
+    }
     again = at("bob", "deliveries", "cancel", str(hook["id"]))
     assert again.exit_code == 3
     assert "delivery 1 is cancelled; only pending, held or retry_wait" in again.stderr

@@ -8,9 +8,15 @@ to a route by method and path regex, and answers with a :class:`Reply`.
 Scripting, in the order the requests arrive (one queue shared by every route):
 
 - ``fail_next(status, body=..., headers=...)``: answer the next request with exactly this;
-- ``drop_next(processed=False)``: read the next request in full, then close the
-  connection without answering. With ``processed=True`` the fake first handles it (the post
-  is made) and only the answer is lost, as when a server crashes after committing;
+- ``drop_next(processed=False, reset=False)``: read the next request in full, then close
+  the connection without answering (``reset=True``: abort it with a TCP RST, a "connection
+  reset by peer"). With ``processed=True`` the fake first handles it (the post is made) and
+  only the answer is lost, as when a server crashes after committing;
+- ``delay_next(seconds)``: handle the next request (the post is made), then wait before
+  answering, as a server slower than the client's deadline;
+- ``garble_next(body)``: handle the next request, then answer 200 with a body that is not
+  the JSON the API promises (a proxy's HTML page, a truncated body);
+- ``fail_next(..., times=N)`` makes a storm of the same answer (5xx, 429 + Retry-After);
 - subclasses add channel-shaped helpers (``rate_limit``, ``reject_token``...) on top of
   :meth:`FakeServer.script_next`.
 
@@ -27,10 +33,12 @@ import email.policy
 import json
 import re
 import socket
+import struct
 import sys
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
@@ -92,11 +100,13 @@ class Request:
 
 @dataclass(frozen=True)
 class Reply:
-    """How the fake answers one request."""
+    """How the fake answers one request: after ``delay`` seconds, or by a TCP reset."""
 
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    reset: bool = False
 
 
 def json_reply(status: int, payload: Any, headers: dict[str, str] | None = None) -> Reply:
@@ -139,7 +149,9 @@ class Scripted:
 
     answer: Answer | None = None
     drop: bool = False
-    processed: bool = False  # with drop: run the real handler first, then drop
+    processed: bool = False  # run the real handler first (the post is made), then answer
+    reset: bool = False  # with drop: abort the connection (RST) instead of closing it
+    delay: float = 0.0  # with no answer: the real handler's reply, this much later
 
 
 def parse_body(content_type_header: str, body: bytes) -> dict[str, Any]:
@@ -262,19 +274,36 @@ class FakeServer:
         status: int,
         body: bytes | str | dict | list | None = None,
         headers: dict[str, str] | None = None,
+        *,
+        times: int = 1,
+        processed: bool = False,
     ) -> None:
-        """Answer the next request (any route) with exactly this status, body and headers."""
+        """Answer the next ``times`` requests (any route) with exactly this status, body and
+        headers; with ``processed=True`` each is handled first (the post is made)."""
         reply = to_reply(status, body, headers)
-        self.script_next(lambda request: reply)
+        with self._lock:
+            self._script.extend(
+                Scripted(answer=lambda request: reply, processed=processed) for _ in range(times)
+            )
 
-    def drop_next(self, *, processed: bool = False) -> None:
+    def drop_next(self, *, processed: bool = False, reset: bool = False) -> None:
         """Read the next request in full, then close the connection without answering.
 
         With ``processed=True`` the request takes effect first (the post exists), so the
-        client cannot tell from the transport error whether it went through.
+        client cannot tell from the transport error whether it went through. With
+        ``reset=True`` the connection is aborted (RST) rather than closed.
         """
         with self._lock:
-            self._script.append(Scripted(drop=True, processed=processed))
+            self._script.append(Scripted(drop=True, processed=processed, reset=reset))
+
+    def delay_next(self, seconds: float) -> None:
+        """Handle the next request (the post is made), then answer only after ``seconds``."""
+        with self._lock:
+            self._script.append(Scripted(processed=True, delay=seconds))
+
+    def garble_next(self, body: bytes | str = b"<html>502 Bad Gateway</html>") -> None:
+        """Handle the next request (the post is made), then answer 200 with ``body``."""
+        self.fail_next(200, body.encode() if isinstance(body, str) else body, processed=True)
 
     # --- dispatch --------------------------------------------------------------------
 
@@ -285,11 +314,12 @@ class FakeServer:
             scripted = self._script.popleft() if self._script else None
             if scripted is None:
                 return self.dispatch(request)
+            handled = self.dispatch(request) if scripted.processed else None
             if scripted.drop:
-                if scripted.processed:
-                    self.dispatch(request)
-                return None
-            assert scripted.answer is not None
+                return Reply(0, reset=True) if scripted.reset else None
+            if scripted.answer is None:
+                assert handled is not None
+                return replace(handled, delay=scripted.delay)
             return scripted.answer(request)
 
     def dispatch(self, request: Request) -> Reply:
@@ -347,6 +377,23 @@ def _handler_class(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return
+            if reply.reset:  # linger 0: close() sends RST, the client reads ECONNRESET
+                self.close_connection = True
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                self.connection.close()
+                return
+            if reply.delay:
+                time.sleep(reply.delay)
+                try:
+                    self._answer(reply)
+                except OSError:  # the client gave up waiting, as it should
+                    self.close_connection = True
+                return
+            self._answer(reply)
+
+        def _answer(self, reply: Reply) -> None:
             self.send_response(reply.status)
             for name, value in reply.headers.items():
                 self.send_header(name, value)

@@ -1,0 +1,219 @@
+"""Outcomes: writing what a send came to, and sweeping what came too late.
+
+Every write is a guarded move of ``posts/lifecycle.py``: an outcome is recorded only while
+this daemon still holds the claim's lease (``lease_owner`` is us, state ``sending``), with
+its audit event, in the caller's transaction; a lease another daemon took over means the
+outcome is dropped with a warning (that daemon settles it).
+
+A delivery that keeps failing retries until ``max_attempts``, then it is ``failed``; what
+comes too late is swept by scheduler/lateness.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session
+
+from channels.base import Receipt
+from posts import holds, lifecycle, notices
+from posts.models import Delivery, DeliveryState
+from posts.notices import NotifyPolicy
+from scheduler.claims import Claim
+from scheduler.config import DaemonSettings
+
+log = logging.getLogger("signpost.delivery")
+JITTER = 0.10  # at most 10 % added to any wait
+SENDING = (DeliveryState.sending,)
+
+
+def backoff(
+    attempts: int, base: timedelta, retry_after: float | None, rng: random.Random
+) -> timedelta:
+    """How long to wait before the next attempt.
+
+    The server's own delay when it named one, else exponential from ``base`` (base, 2x, 4x
+    ...); either way plus up to 10 % jitter so many deliveries do not return in step.
+    """
+    seconds = (
+        retry_after
+        if retry_after is not None
+        else (base.total_seconds() * 2 ** max(0, attempts - 1))
+    )
+    return timedelta(seconds=seconds * (1 + rng.uniform(0, JITTER)))
+
+
+def retry_span(settings: DaemonSettings) -> timedelta:
+    """How long a delivery that keeps failing goes on retrying when servers name no delay."""
+    return settings.retry_base * (2 ** max(0, settings.max_attempts - 1) - 1)
+
+
+@dataclass
+class Report:
+    """What one pass did, for ``daemon --once``, the demo and tests."""
+
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    uncertain: int = 0
+    missed: int = 0
+    reconciled: int = 0
+    lost_lease: int = 0
+
+    def add(self, other: Report) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class Outcomes:
+    """Writes outcomes for one daemon (``owner``)."""
+
+    settings: DaemonSettings
+    owner: str
+    notify: NotifyPolicy
+    rng: random.Random
+    settled: set[int | None] = field(default_factory=set)  # posts to settle at commit
+
+    def _finish(
+        self,
+        session: Session,
+        now: datetime,
+        claim: Claim,
+        target: DeliveryState,
+        values: dict[str, Any],
+        details: dict[str, Any],
+        notice: tuple[str, str] | None = None,
+    ) -> bool:
+        """Move our claim to ``target``; False if another daemon took the lease over."""
+        table = Delivery.__table__
+        moved = lifecycle.move(
+            session,
+            now,
+            self.owner,
+            [claim.delivery_id],
+            sources=SENDING,
+            target=target,
+            action=f"delivery.{target.value}",
+            details={"channel": claim.channel, "attempt": claim.attempts, **details},
+            guard=table.c.lease_owner == self.owner,
+            values={"lease_owner": None, "lease_expires": None, **values},
+        )
+        if not moved:
+            log.warning("delivery %s: lease lost before recording %s", claim.delivery_id, target)
+            return False
+        self.settled.add(claim.post_id)
+        if notice is not None and claim.post_id is not None:  # notices never notify
+            notices.notify(session, now, self.notify, *notice, self.owner)
+        return True
+
+    def settle_posts(self, session: Session, now: datetime) -> None:
+        """Mark each post touched by this transaction's outcomes published, once."""
+        for post_id in sorted(p for p in self.settled if p is not None):
+            holds.settle_post(session, now, self.owner, post_id)
+        self.settled.clear()
+
+    def sent(self, session: Session, now: datetime, claim: Claim, receipt: Receipt) -> Report:
+        lateness = (now - claim.due).total_seconds()
+        ok = self._finish(
+            session,
+            now,
+            claim,
+            DeliveryState.sent,
+            {
+                "remote_id": receipt.remote_id,
+                "remote_url": receipt.remote_url,
+                "last_error": None,
+                "next_attempt": None,
+            },
+            {
+                "remote_id": receipt.remote_id,
+                "remote_url": receipt.remote_url,
+                "content_hash": claim.content_hash,
+                "late_seconds": round(lateness, 3),
+            },
+        )
+        if not ok:
+            return Report(lost_lease=1)
+        log.info(
+            "delivery %s sent to %s (post %s, %.3fs after due)%s",
+            claim.delivery_id,
+            claim.channel,
+            claim.post_id,
+            lateness,
+            f": {receipt.remote_url}" if receipt.remote_url else "",
+        )
+        return Report(sent=1)
+
+    def transient(
+        self, session: Session, now: datetime, claim: Claim, error: str, retry_after: float | None
+    ) -> Report:
+        if claim.attempts >= self.settings.max_attempts:
+            return self.failed(
+                session, now, claim, f"{error} (gave up after {claim.attempts} attempts)"
+            )
+        wait = backoff(claim.attempts, self.settings.retry_base, retry_after, self.rng)
+        when = now + wait
+        ok = self._finish(
+            session,
+            now,
+            claim,
+            DeliveryState.retry_wait,
+            {"next_attempt": when, "last_error": error},
+            {"error": error, "next_attempt": when.isoformat()},
+        )
+        if ok:
+            log.warning(
+                "delivery %s to %s: %s; next attempt in %.1fs",
+                claim.delivery_id,
+                claim.channel,
+                error,
+                wait.total_seconds(),
+            )
+        return Report(retrying=1) if ok else Report(lost_lease=1)
+
+    def failed(self, session: Session, now: datetime, claim: Claim, error: str) -> Report:
+        ok = self._finish(
+            session,
+            now,
+            claim,
+            DeliveryState.failed,
+            {"last_error": error},
+            {"error": error},
+            notice=(
+                "delivery_failed",
+                f"Delivery {claim.delivery_id} of post {claim.post_id} to {claim.channel}"
+                f" failed: {error}. Fix it, then: signpost deliveries retry {claim.delivery_id}",
+            ),
+        )
+        if ok:
+            log.error("delivery %s to %s failed: %s", claim.delivery_id, claim.channel, error)
+        return Report(failed=1) if ok else Report(lost_lease=1)
+
+    def uncertain(self, session: Session, now: datetime, claim: Claim, error: str) -> Report:
+        ok = self._finish(
+            session,
+            now,
+            claim,
+            DeliveryState.uncertain,
+            {"last_error": error},
+            {"error": error},
+            notice=(
+                "delivery_uncertain",
+                f"Delivery {claim.delivery_id} of post {claim.post_id} to {claim.channel} may"
+                f" or may not have gone out ({error}). Check {claim.channel}, then: signpost"
+                f" deliveries resolve {claim.delivery_id} --sent URL (or --not-sent)",
+            ),
+        )
+        if ok:
+            log.error(
+                "delivery %s to %s is uncertain, a person must check: %s",
+                claim.delivery_id,
+                claim.channel,
+                error,
+            )
+        return Report(uncertain=1) if ok else Report(lost_lease=1)
