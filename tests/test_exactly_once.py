@@ -271,3 +271,26 @@ def test_a_weekly_posts_lost_second_send_is_not_taken_for_last_weeks(
         assert (week1["state"], week2["state"]) == ("sent", "sent")
         assert week1["remote_id"] != week2["remote_id"]
         assert len(fake.messages) == 2
+
+
+@pytest.mark.parametrize(("attempts", "warned"), [(8, False), (14, True)])
+def test_the_daemon_warns_at_start_when_retries_would_last_more_than_a_day(
+    cli, store, clock, hook, caplog, attempts: int, warned: bool
+):
+    """8 attempts from 30 s retry for about an hour; 14 would retry for about 2.8 days."""
+    from scheduler.daemon import Daemon
+
+    settings = DaemonSettings(max_attempts=attempts)
+    daemon = Daemon(
+        engine=engine_for(store, clock, {"newsroom": hook}, "daemon:w", settings),
+        sync_interval=0.05,
+        health=None,
+    )
+    daemon.stop_event.set()  # one start, no passes: the warning comes before the loop
+    with caplog.at_level("WARNING", logger="signpost.daemon"):
+        daemon.run()
+    said = [r.getMessage() for r in caplog.records if "keeps retrying" in r.getMessage()]
+    assert bool(said) is warned
+    if warned:
+        assert said[0].startswith("[daemon] max_attempts 14 with retry_base 0:00:30: a failing")
+        assert "2 days, 20:15:30" in said[0]
