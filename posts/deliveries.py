@@ -21,12 +21,12 @@ from sqlmodel import Session, col, select
 from posts import audit, holds, lifecycle
 from posts.errors import PolicyRefused, UserError
 from posts.models import Campaign, Delivery, DeliveryState, Pause, Post
+from posts.policy import WRITER_ROLES, Actor
 from posts.scheduling import LIVE as LIVE  # re-exported for callers (X as X)
 from posts.scheduling import UNSCHEDULABLE, check_due
 from posts.scheduling import queue as queue
 from posts.scheduling import schedule as schedule
 from posts.scheduling import set_slots as set_slots
-from posts.workflow import WRITER_ROLES, Actor
 
 OPERATOR_ROLES = ("author", "approver", "admin")
 RETRYABLE = (DeliveryState.failed, DeliveryState.missed, DeliveryState.uncertain)

@@ -19,16 +19,12 @@ from sqlmodel import Session, select
 
 from channels.base import Message
 from channels.outgoing import LINK_AS_FIELD, Measure, compose_message, measure
+from posts.campaigns import campaign_rules
+from posts.checks import targets
 from posts.models import Campaign, Delivery, DeliveryState, Post, Revision
+from posts.policy import ApprovalPolicy
+from posts.revisions import approvers_of, content_of, current_revision
 from posts.rules import ChannelLike, Problem, check
-from posts.workflow import (
-    ApprovalPolicy,
-    approvers_of,
-    campaign_rules,
-    content_of,
-    current_revision,
-    targets,
-)
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from channels.utm import tag
+from posts.campaigns import campaign_rules
 from posts.models import Campaign, Delivery, DeliveryState, Post, Revision
-from posts.workflow import campaign_rules
 
 COLUMNS = ("post", "channel", "sent", "remote_url", "link", "text")
 

@@ -14,17 +14,13 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, select
 
 from posts import audit, holds
+from posts.campaigns import campaign_rules
+from posts.checks import require_publishing
 from posts.errors import PolicyRefused, UserError
 from posts.models import Campaign, Delivery, DeliveryState, Post, PostState, new_key
+from posts.policy import WRITER_ROLES, Actor
+from posts.revisions import content_of, current_revision
 from posts.rules import ChannelLike, check
-from posts.workflow import (
-    WRITER_ROLES,
-    Actor,
-    campaign_rules,
-    content_of,
-    current_revision,
-    require_publishing,
-)
 
 UNSCHEDULABLE = (PostState.cancelled,)
 #: a delivery in one of these states is, or will be, a post on its channel

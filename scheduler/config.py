@@ -18,7 +18,7 @@ from typing import Any
 from channels.registry import CHANNEL_TYPES, PATH_KEYS, known_keys
 from posts.errors import ConfigError
 from posts.notices import EVENTS, NotifyPolicy
-from posts.workflow import ApprovalPolicy, is_time_zone
+from posts.policy import ApprovalPolicy, is_time_zone
 
 BUILT_IN_ROLES = ("admin", "approver", "author")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")

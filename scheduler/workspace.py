@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from posts.errors import PolicyRefused
+from posts.policy import Actor, ApprovalPolicy
 from posts.store import Store
-from posts.workflow import Actor, ApprovalPolicy
 from scheduler.clock import Clock, SystemClock
 from scheduler.config import Settings, load, locate
 

@@ -16,8 +16,8 @@ from typer.testing import Result
 from posts import audit, workflow
 from posts.errors import UserError
 from posts.models import AuditEvent, Campaign
+from posts.policy import Actor
 from posts.store import Store
-from posts.workflow import Actor
 from tests.conftest import CONFIG, HELPLINE, Signpost, add_post, dump
 from tests.database import TestDatabase
 

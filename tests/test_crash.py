@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from posts import deliveries, workflow
+from posts.policy import Actor
 from posts.store import Store
-from posts.workflow import Actor
 from scheduler.clock import SystemClock
 from scheduler.config import load
 from tests.database import TestDatabase

@@ -35,8 +35,8 @@ import psycopg
 import pytest
 
 from posts import deliveries, workflow
+from posts.policy import Actor
 from posts.store import Store
-from posts.workflow import Actor
 from scheduler.clock import SystemClock
 from scheduler.config import load
 from tests.database import TestDatabase, drop_postgres, postgres_database
