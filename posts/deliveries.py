@@ -201,7 +201,9 @@ def _restart(
     """Give a delivery a fresh start at ``due`` (same key): held, then released if ready.
 
     Refused for a delivery of a cancelled post: it could only wait for ever (a cancelled
-    post is never ready), and sending it would undo the cancel.
+    post is never ready), and sending it would undo the cancel. Retrying an uncertain one
+    is a person's word that it did not go out, so the unknown outcome is forgotten; any
+    other restart keeps it (a lookup still reaches back to that send).
     """
     if delivery.post_id is not None:
         post = session.get(Post, delivery.post_id)
@@ -231,6 +233,7 @@ def _restart(
             "next_attempt": None,
             "lease_owner": None,
             "lease_expires": None,
+            **({"unsure_since": None} if delivery.state == DeliveryState.uncertain else {}),
         },
     )
     if not moved:
@@ -260,18 +263,15 @@ def cancel(
     """
     actor.require(OPERATOR_ROLES, "cancel deliveries")
     before = delivery.state
-    moved = lifecycle.move(
+    cancelled, uncertain = lifecycle.withdraw(
         session,
         now,
         actor.name,
         [delivery.id],
         sources=CANCELLABLE,
-        target=DeliveryState.cancelled,
-        action="delivery.cancel",
         details={"channel": delivery.channel, "reason": reason},
-        values={"next_attempt": None},
     )
-    if not moved:
+    if not cancelled and not uncertain:
         session.refresh(delivery)
         now_state = delivery.state
         raise PolicyRefused(
@@ -316,6 +316,7 @@ def resolve(
         values={
             "remote_url": sent_url,
             "last_error": None if sent_url else f"not sent (resolved by {actor.name})",
+            "unsure_since": None,  # a person settled it
         },
     )
     if not moved:

@@ -124,26 +124,20 @@ def settle_new(session: Session, ids: list[int]) -> None:
 
 
 def cancel_waiting(session: Session, now: datetime, actor: str, post_id: int) -> list[int]:
-    """Cancel every delivery of a post that has not been claimed yet.
+    """Cancel every delivery of a post that has not been claimed yet; the ids cancelled.
 
     One being sent right now is left to finish: a send in flight cannot be called back, and
     its outcome is recorded honestly (``settle_post`` keeps the post cancelled, and cancels
-    the delivery if it comes back to wait for a retry).
+    the delivery if it comes back to wait for a retry). One waiting to resend after an
+    unknown outcome ends ``uncertain`` instead (``lifecycle.withdraw``).
     """
     ids = session.exec(
         select(Delivery.id).where(Delivery.post_id == post_id, Delivery.state.in_(WAITING))
     ).all()
-    return lifecycle.move(
-        session,
-        now,
-        actor,
-        ids,
-        sources=WAITING,
-        target=DeliveryState.cancelled,
-        action="delivery.cancel",
-        details={"reason": "post cancelled"},
-        values={"next_attempt": None},
+    cancelled, _ = lifecycle.withdraw(
+        session, now, actor, ids, sources=WAITING, details={"reason": "post cancelled"}
     )
+    return cancelled
 
 
 def settle_post(session: Session, now: datetime, actor: str, post_id: int | None) -> None:

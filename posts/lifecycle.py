@@ -10,9 +10,9 @@ learns which ids were.
 The table (DESIGN §3, §9)::
 
     pending    → held, sending, missed, cancelled
-    held       → pending, held, missed, cancelled   (held → held: rescheduled while held)
+    held       → pending, held, missed, cancelled, uncertain  (held → held: rescheduled while held)
     sending    → sent, retry_wait, failed, uncertain, sending (a dead claim taken over)
-    retry_wait → sending, held, missed, failed, cancelled
+    retry_wait → sending, held, missed, failed, cancelled, uncertain
     failed     → held, pending                (retried or rescheduled on purpose)
     missed     → held, pending                (retried or rescheduled on purpose)
     uncertain  → held, pending, sent, failed  (retried, or resolved by a person)
@@ -23,6 +23,11 @@ Not transitions: a delivery's *first* state. ``post schedule`` creates its deliv
 ones ``pending`` (``holds.settle_new``); a notification is created ``pending``. The
 creating event (``post.schedule``, ``notice.queue``) records those states, so every later
 change has a ``from`` that some earlier event explains.
+
+A delivery waiting to retry after a send whose outcome is unknown (``unsure_since`` set: on
+a channel that deduplicates, the engine resends with the same key rather than ask) may
+already be out. Withdrawing it (:func:`withdraw`) or giving up on it therefore ends it
+``uncertain``, for a person to check, never ``cancelled`` or ``failed``.
 """
 
 from __future__ import annotations
@@ -41,9 +46,9 @@ S = DeliveryState
 
 TRANSITIONS: dict[DeliveryState, frozenset[DeliveryState]] = {
     S.pending: frozenset({S.held, S.sending, S.missed, S.cancelled}),
-    S.held: frozenset({S.pending, S.held, S.missed, S.cancelled}),
+    S.held: frozenset({S.pending, S.held, S.missed, S.cancelled, S.uncertain}),
     S.sending: frozenset({S.sent, S.retry_wait, S.failed, S.uncertain, S.sending}),
-    S.retry_wait: frozenset({S.sending, S.held, S.missed, S.failed, S.cancelled}),
+    S.retry_wait: frozenset({S.sending, S.held, S.missed, S.failed, S.cancelled, S.uncertain}),
     S.failed: frozenset({S.held, S.pending}),
     S.missed: frozenset({S.held, S.pending}),
     S.uncertain: frozenset({S.held, S.pending, S.sent, S.failed}),
@@ -123,3 +128,53 @@ def move(
             details={**extra, "from": moved[delivery_id].value, "to": target.value},
         )
     return sorted(moved)
+
+
+def withdraw(
+    session: Session,
+    now: datetime,
+    actor: str,
+    ids: Iterable[int],
+    *,
+    sources: Iterable[DeliveryState],
+    details: Mapping[str, Any],
+) -> tuple[list[int], list[int]]:
+    """Cancel the deliveries ``ids`` not yet claimed: ``(cancelled, uncertain)``.
+
+    One waiting to resend after an unknown outcome may already have landed, so it is moved
+    to ``uncertain`` with a reason saying so, not called cancelled.
+    """
+    ids = list(ids)
+    unsure = Delivery.__table__.c.unsure_since.is_not(None)
+    uncertain = move(
+        session,
+        now,
+        actor,
+        ids,
+        sources=[s for s in sources if allowed(s, S.uncertain)],
+        target=S.uncertain,
+        action="delivery.uncertain",
+        details={**details, "error": UNSURE_WITHDRAWN},
+        guard=unsure,
+        values={"next_attempt": None, "last_error": UNSURE_WITHDRAWN},
+    )
+    cancelled = move(
+        session,
+        now,
+        actor,
+        [i for i in ids if i not in uncertain],
+        sources=sources,
+        target=S.cancelled,
+        action="delivery.cancel",
+        details=details,
+        guard=Delivery.__table__.c.unsure_since.is_(None),
+        values={"next_attempt": None},
+    )
+    return cancelled, uncertain
+
+
+#: why a withdrawn delivery is uncertain rather than cancelled
+UNSURE_WITHDRAWN = (
+    "cancelled, but an earlier send's outcome is unknown and it may have gone out:"
+    " check the channel, then resolve it (--sent URL or --not-sent)"
+)

@@ -163,6 +163,9 @@ class Delivery(SQLModel, table=True):
     sent_hash: str | None = None  # content hash of the revision claimed for sending
     prepared: str | None = None  # id of the object prepared before the irreversible call
     claimed: datetime | None = Field(default=None, sa_type=UTCDateTime)  # this attempt began
+    # when the earliest send whose outcome is still unknown began (it may have landed): a
+    # lookup reaches back to it, and the delivery can no longer end cancelled or failed
+    unsure_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
     utm: bool = True  # tag its links (off with `post schedule --no-utm`)
     remote_id: str | None = None
     remote_url: str | None = None

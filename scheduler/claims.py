@@ -42,7 +42,9 @@ class Claim:
     due: datetime
     message: Message
     content_hash: str
-    claimed_at: datetime
+    claimed_at: datetime  # when the earliest send that may have landed began: this one's,
+    # or, after an unknown outcome, that earlier one's (lookups and dedup windows reach it)
+    unsure_since: datetime | None = None  # set while an earlier outcome is still unknown
 
 
 def due_clause(now: datetime, grace: timedelta) -> sa.ColumnElement[bool]:
@@ -196,7 +198,7 @@ def build(session: Session, ids: Iterable[int], channels: Mapping[str, Channel])
     ).all()
     claims = []
     for d, rev, campaign in rows:
-        claimed = d.claimed or d.updated
+        claimed = d.unsure_since or d.claimed or d.updated
         claims.append(
             Claim(
                 delivery_id=d.id,
@@ -206,6 +208,7 @@ def build(session: Session, ids: Iterable[int], channels: Mapping[str, Channel])
                 due=d.due,
                 content_hash=rev.content_hash if rev is not None else "",
                 claimed_at=claimed,
+                unsure_since=d.unsure_since,
                 message=message(d, rev, campaign, channels.get(d.channel), claimed),
             )
         )

@@ -1439,12 +1439,15 @@ def deliveries_cancel(
     """Cancel one delivery that has not gone out (pending, held or waiting to retry).
 
     The rest of the post's deliveries stay as they are; a running daemon drops it at once.
+    One waiting to resend after a send whose outcome is unknown may already be out: it
+    becomes uncertain, for you to check and resolve, instead of cancelled.
 
     Example:
 
         signpost deliveries cancel 12 --reason "scheduled twice by mistake"
     """
     from posts import deliveries
+    from posts.lifecycle import UNSURE_WITHDRAWN
 
     with writing(ctx) as (ws, session):
         delivery = deliveries.cancel(
@@ -1455,7 +1458,10 @@ def deliveries_cancel(
             reason=reason,
         )
         rows = _delivery_rows([_with_campaign(session, delivery)])
-    _say(f"delivery {delivery_id} to {rows[0]['channel']} cancelled")
+    if rows[0]["state"] == "uncertain":  # an earlier send may have landed: a person checks
+        _say(f"delivery {delivery_id} to {rows[0]['channel']} is uncertain: {UNSURE_WITHDRAWN}")
+    else:
+        _say(f"delivery {delivery_id} to {rows[0]['channel']} cancelled")
     _render_deliveries(rows, fmt) if fmt == Format.table else _emit_one(rows[0])
 
 

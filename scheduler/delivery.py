@@ -183,6 +183,12 @@ class Engine:
         channel = self.channels.get(claim.channel)
         if channel is None:
             return claim, PermanentError(f"channel {claim.channel} is no longer configured")
+        if claim.unsure_since is not None and not self._key_still_deduplicated(channel, claim):
+            # a same-key resend is safe only inside the window: ask first (record does)
+            return claim, OutcomeUnknown(
+                f"{claim.channel}: an earlier send's outcome is unknown and its key is past"
+                " the channel's deduplication window"
+            )
         message = replace(
             claim.message, deadline=self.monotonic() + self.settings.send_deadline.total_seconds()
         )
@@ -254,11 +260,9 @@ class Engine:
 
     def _settle_unknown(self, claim: Claim, channel: Channel, reason: str) -> Report:
         """The send may or may not have landed: same key, ask the channel, or a person."""
-        window = getattr(channel, "dedup_window", None)
-        fresh = window is None or self.clock.now() - claim.claimed_at < window
-        if channel.deduplicates and fresh:
+        if self._key_still_deduplicated(channel, claim):
             return self.record(
-                claim,
+                replace(claim, unsure_since=claim.claimed_at),
                 TransientError(
                     f"{reason}; resending with the same key ({claim.channel} deduplicates)", 0.0
                 ),
@@ -273,7 +277,15 @@ class Engine:
         if found is not None:
             return self.record(claim, found)
         return self.record(
-            claim, TransientError(f"{reason}; {claim.channel} confirms it was not sent", 0.0)
+            replace(claim, unsure_since=None),
+            TransientError(f"{reason}; {claim.channel} confirms it was not sent", 0.0),
+        )
+
+    def _key_still_deduplicated(self, channel: Channel, claim: Claim) -> bool:
+        """Whether the channel would still drop a resend under the claim's key."""
+        window = getattr(channel, "dedup_window", None)
+        return channel.deduplicates and (
+            window is None or self.clock.now() - claim.claimed_at < window
         )
 
     # --- housekeeping -----------------------------------------------------------------------

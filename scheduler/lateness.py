@@ -3,7 +3,8 @@
 One rule (docs/delivery.md): an attempt may start at most ``[daemon] grace`` after the time
 it was meant to start — its due time for the first attempt, its ``next_attempt`` for a
 retry — else the delivery is ``missed``. One past its expiry is ``missed`` if it never
-started and ``failed`` if it did (it was retrying; a person decides what now).
+started and ``failed`` if it did (it was retrying; a person decides what now). One waiting
+to resend after an unknown outcome may already be out, so it ends ``uncertain`` either way.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from posts import holds, lifecycle, notices
 from posts.models import Delivery, DeliveryState
 from posts.notices import NotifyPolicy
 from scheduler.config import DaemonSettings
-from scheduler.outcomes import Report
+from scheduler.outcomes import EARLIER_UNKNOWN, Report
 
 log = logging.getLogger("signpost.delivery")
 
@@ -77,20 +78,38 @@ def _too_late(
         else f"more than {_words(settings.grace)} late"
     )
     earlier = delivery.last_error
-    if earlier and earlier.startswith(("missed: ", "failed: ")):
+    if earlier and earlier.startswith(("missed: ", "failed: ", "uncertain: ")):
         earlier = earlier.partition("; last error: ")[2] or None
     gave_up = expired and attempts > 0
-    target = DeliveryState.failed if gave_up else DeliveryState.missed
-    word = "failed" if gave_up else "missed"
-    error = f"{word}: {reason}, not sent (retry with: signpost deliveries retry {delivery_id})" + (
-        f"; last error: {earlier}" if earlier else ""
+    unsure = delivery.unsure_since is not None
+    target = (
+        DeliveryState.uncertain
+        if unsure
+        else DeliveryState.failed
+        if gave_up
+        else DeliveryState.missed
     )
+    word = target.value
+    if unsure:
+        error = (
+            f"uncertain: {reason}, and {EARLIER_UNKNOWN}: check {delivery.channel}, then"
+            f" signpost deliveries resolve {delivery_id} --sent URL (or --not-sent)"
+        )
+    else:
+        error = f"{word}: {reason}, not sent (retry with: signpost deliveries retry {delivery_id})"
+    error += f"; last error: {earlier}" if earlier else ""
     moved = lifecycle.move(
         session,
         now,
         owner,
         [delivery_id],
-        sources=(DeliveryState.retry_wait,) if gave_up else holds.WAITING,
+        sources=(
+            (DeliveryState.retry_wait, DeliveryState.held)
+            if unsure
+            else (DeliveryState.retry_wait,)
+            if gave_up
+            else holds.WAITING
+        ),
         target=target,
         action=f"delivery.{word}",
         details={
@@ -112,10 +131,15 @@ def _too_late(
             f"delivery_{word}",
             f"Delivery {delivery_id} of post {delivery.post_id} to {delivery.channel} was"
             f" {word} ({reason}); it will not go out late. To send it anyway:"
-            f" signpost deliveries retry {delivery_id}",
+            f" signpost deliveries retry {delivery_id}"
+            if not unsure
+            else f"Delivery {delivery_id} of post {delivery.post_id} to {delivery.channel} is"
+            f" {word}: {error}",
             owner,
         )
     log.warning("delivery %s to %s %s: %s", delivery_id, delivery.channel, word, reason)
+    if unsure:
+        return Report(uncertain=1)
     return Report(failed=1) if gave_up else Report(missed=1)
 
 

@@ -6,7 +6,9 @@ its audit event, in the caller's transaction; a lease another daemon took over m
 outcome is dropped with a warning (that daemon settles it).
 
 A delivery that keeps failing retries until ``max_attempts``, then it is ``failed``; what
-comes too late is swept by scheduler/lateness.py.
+comes too late is swept by scheduler/lateness.py. One with an unknown outcome behind it
+(``claim.unsure_since``: an earlier send may have landed) is never called ``failed``: it
+ends ``uncertain`` for a person to check.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from scheduler.config import DaemonSettings
 log = logging.getLogger("signpost.delivery")
 JITTER = 0.10  # at most 10 % added to any wait
 SENDING = (DeliveryState.sending,)
+EARLIER_UNKNOWN = "an earlier send's outcome is unknown, it may have gone out"
 
 
 def backoff(
@@ -129,6 +132,7 @@ class Outcomes:
                 "remote_url": receipt.remote_url,
                 "last_error": None,
                 "next_attempt": None,
+                "unsure_since": None,
             },
             {
                 "remote_id": receipt.remote_id,
@@ -163,7 +167,7 @@ class Outcomes:
             now,
             claim,
             DeliveryState.retry_wait,
-            {"next_attempt": when, "last_error": error},
+            {"next_attempt": when, "last_error": error, "unsure_since": claim.unsure_since},
             {"error": error, "next_attempt": when.isoformat()},
         )
         if ok:
@@ -177,6 +181,8 @@ class Outcomes:
         return Report(retrying=1) if ok else Report(lost_lease=1)
 
     def failed(self, session: Session, now: datetime, claim: Claim, error: str) -> Report:
+        if claim.unsure_since is not None:
+            return self.uncertain(session, now, claim, f"{error}; {EARLIER_UNKNOWN}")
         ok = self._finish(
             session,
             now,
