@@ -32,15 +32,19 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from channels.base import Adapter, MediaFile, Message, PermanentError, Receipt
+from channels.lookups import find_since
 from channels.text import http_urls
 
 MAX_IMAGES = 4
 CARD_TITLE_LENGTH = 100
 MARKER = "org.signpost.key"
+LIST_RECORDS = "com.atproto.repo.listRecords"
+RECORDS_PAGE = 100  # the most listRecords returns at once (channels.md §1: 1-100)
 
 
 def link_facets(text: str) -> list[dict[str, Any]]:
@@ -207,31 +211,51 @@ class BlueskyChannel(Adapter):
         return Receipt(remote_id=uri, remote_url=f"https://bsky.app/profile/{handle}/post/{rkey}")
 
     def _lookup(self, message: Message) -> Receipt | None:
-        listed = self._xrpc(
-            "GET",
-            "com.atproto.repo.listRecords",
-            sends=False,
-            fields=("records",),
-            params={"repo": self._did(), "collection": "app.bsky.feed.post", "limit": 50},
+        def ours(item: dict[str, Any]) -> bool:
+            value = item["value"]
+            if MARKER in value:  # our key, written into the record by publish
+                return value[MARKER] == message.idempotency_key
+            when = _created(item)
+            return value.get("text") == message.text and (
+                message.not_before is None or (when is not None and when >= message.not_before)
+            )
+
+        found = find_since(
+            self._records(),
+            matches=ours,
+            created=_created,
+            not_before=message.not_before,
+            name=self.name,
         )
-        for item in listed["records"]:
-            value = item.get("value") if isinstance(item, dict) else None
-            if not isinstance(value, dict) or not item.get("uri"):
-                continue
-            if MARKER in value:
-                if value[MARKER] == message.idempotency_key:
-                    return self._receipt(str(item["uri"]))
-                continue
-            if value.get("text") != message.text:
-                continue
-            when = _parse_time(value.get("createdAt"))
-            if message.not_before is None or (when is not None and when >= message.not_before):
-                return self._receipt(str(item["uri"]))
-        return None
+        return self._receipt(str(found["uri"])) if found is not None else None
+
+    def _records(self) -> Iterator[tuple[list[dict[str, Any]], bool]]:
+        """The account's posts, a page at a time, newest first (``cursor`` pages back)."""
+        params: dict[str, Any] = {
+            "repo": self._did(),
+            "collection": "app.bsky.feed.post",
+            "limit": RECORDS_PAGE,
+        }
+        while True:
+            listed = self._xrpc(
+                "GET", LIST_RECORDS, sends=False, fields=("records",), params=params
+            )
+            records = [item for item in listed["records"] if _is_record(item)]
+            cursor = listed.get("cursor")
+            yield records, bool(cursor) and len(listed["records"]) >= RECORDS_PAGE
+            params = {**params, "cursor": cursor}
 
     def _check(self) -> str:
         self._session = self._login()
         return f"signed in as {self._session.get('handle')} ({self._session.get('did')})"
+
+
+def _is_record(item: Any) -> bool:
+    return isinstance(item, dict) and bool(item.get("uri")) and isinstance(item.get("value"), dict)
+
+
+def _created(item: dict[str, Any]) -> datetime | None:
+    return _parse_time(item["value"].get("createdAt"))
 
 
 def _rfc3339(moment: datetime) -> str:

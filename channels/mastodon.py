@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,6 +43,7 @@ from channels.base import (
     Receipt,
     TransientError,
 )
+from channels.lookups import find_since
 
 MEDIA_POLLS = 20
 MEDIA_POLL_S = 0.5
@@ -61,6 +63,9 @@ def created_at(status: dict[str, Any]) -> datetime | None:
     except (KeyError, ValueError):
         return None
     return moment if moment.tzinfo is not None else None
+
+
+STATUSES_PAGE = 40  # the most /api/v1/accounts/:id/statuses returns at once
 
 
 class MastodonChannel(Adapter):
@@ -147,28 +152,39 @@ class MastodonChannel(Adapter):
 
     def _lookup(self, message: Message) -> Receipt | None:
         account = self._get("/api/v1/accounts/verify_credentials", "id")
-        statuses = self._get(
-            f"/api/v1/accounts/{account['id']}/statuses",
-            params={"limit": 40, "exclude_replies": "true"},
-        )
-        if not isinstance(statuses, list):
-            raise TransientError(f"{self.name}: the statuses answer is not a list")
         prepared = [i for i in (message.prepared or "").split(",") if i]
         wanted = " ".join(message.text.split())
-        for status in statuses:
-            if not isinstance(status, dict) or status.get("id") is None:
-                continue
-            if prepared:
+
+        def ours(status: dict[str, Any]) -> bool:
+            if prepared:  # our media ids are attached to our status and no other
                 attached = [str(m.get("id")) for m in status.get("media_attachments") or []]
-                if attached == prepared:
-                    return self._receipt(status)
-                continue
+                return attached == prepared
             when = created_at(status)
             if message.not_before is not None and (when is None or when < message.not_before):
-                continue
-            if plain_text(str(status.get("content") or "")) == wanted:
-                return self._receipt(status)
-        return None
+                return False
+            return plain_text(str(status.get("content") or "")) == wanted
+
+        found = find_since(
+            self._statuses(str(account["id"])),
+            matches=ours,
+            created=created_at,
+            not_before=message.not_before,
+            name=self.name,
+        )
+        return self._receipt(found) if found is not None else None
+
+    def _statuses(self, account_id: str) -> Iterator[tuple[list[dict[str, Any]], bool]]:
+        """The account's statuses, a page at a time, newest first (``max_id`` pages back)."""
+        params: dict[str, Any] = {"limit": STATUSES_PAGE, "exclude_replies": "true"}
+        while True:
+            page = self._get(f"/api/v1/accounts/{account_id}/statuses", params=params)
+            if not isinstance(page, list):
+                raise TransientError(f"{self.name}: the statuses answer is not a list")
+            statuses = [s for s in page if isinstance(s, dict) and s.get("id") is not None]
+            if len(statuses) < len(page):
+                raise TransientError(f"{self.name}: a status in the answer has no id")
+            yield statuses, len(page) >= STATUSES_PAGE
+            params = {**params, "max_id": str(statuses[-1]["id"])}
 
     def instance_limit(self) -> int | None:
         """The server's own character limit, or None where it does not say."""

@@ -25,6 +25,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from channels.base import (
@@ -37,6 +38,9 @@ from channels.base import (
     TransientError,
     retry_after_seconds,
 )
+from channels.lookups import find_since
+
+HISTORY_PAGE = 100  # messages per conversations.history page (Slack suggests at most 200)
 
 PERMANENT = {
     "invalid_auth",
@@ -140,18 +144,32 @@ class SlackChannel(Adapter):
     def _lookup(self, message: Message) -> Receipt | None:
         if not self.bot:
             return super()._lookup(message)
-        params: dict[str, Any] = {"channel": self.options["channel"], "limit": 50}
+        found = find_since(
+            self._history(message),
+            matches=lambda item: (
+                item.get("text") == message.text
+                and (message.not_before is None or _at_or_after(item.get("ts"), message))
+            ),
+            created=lambda item: None,  # ``oldest`` bounds the listing itself
+            not_before=message.not_before,
+            name=self.name,
+        )
+        return Receipt(remote_id=f"{self.options['channel']}/{found['ts']}") if found else None
+
+    def _history(self, message: Message) -> Iterator[tuple[list[dict[str, Any]], bool]]:
+        """The channel's messages since the claim, a page at a time, newest first."""
+        params: dict[str, Any] = {"channel": self.options["channel"], "limit": HISTORY_PAGE}
         if message.not_before is not None:
             params |= {"oldest": f"{message.not_before.timestamp():.6f}", "inclusive": "true"}
-        history = self._api("conversations.history", "messages", sends=False, params=params)
-        wanted = message.text
-        for item in history["messages"]:
-            if not isinstance(item, dict) or item.get("text") != wanted:
-                continue
-            if message.not_before is not None and not _at_or_after(item.get("ts"), message):
-                continue
-            return Receipt(remote_id=f"{self.options['channel']}/{item['ts']}")
-        return None
+        while True:
+            history = self._api("conversations.history", "messages", sends=False, params=params)
+            items = [m for m in history["messages"] if isinstance(m, dict)]
+            cursor = (history.get("response_metadata") or {}).get("next_cursor") or ""
+            more = bool(history.get("has_more"))
+            if more and not cursor:
+                raise TransientError(f"{self.name}: history has more but no next_cursor")
+            yield items, more
+            params = {**params, "cursor": cursor}
 
     def _check(self) -> str:
         if not self.bot:

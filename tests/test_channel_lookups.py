@@ -137,3 +137,69 @@ def test_bluesky_last_weeks_copy_is_not_this_weeks_send(
     # An unmarked copy made after the claim is taken for ours (text + createdAt).
     uri = by_hand(bluesky_pds, account, THIS_WEEK)
     assert channel.lookup(replace(this_week, idempotency_key="sp-week-3")).remote_id == uri
+
+
+# --- far enough back: a page of newer posts is no proof of absence -----------------------
+
+
+@pytest.fixture
+def small_pages(monkeypatch):
+    """Two posts a page, so a few posts stand for a busy account without posting hundreds."""
+    import channels.bluesky
+    import channels.mastodon
+    import channels.slack
+
+    monkeypatch.setattr(channels.mastodon, "STATUSES_PAGE", 2)
+    monkeypatch.setattr(channels.slack, "HISTORY_PAGE", 2)
+    monkeypatch.setattr(channels.bluesky, "RECORDS_PAGE", 2)
+
+
+@pytest.fixture(params=["mastodon", "slack", "bluesky"])
+def account(request, client, monkeypatch, small_pages):
+    """(channel, clock) on a fake or, for Bluesky, the real PDS; the clock at THIS_WEEK."""
+    clock = FrozenClock(LAST_WEEK)
+    if request.param == "bluesky":
+        pds: BlueskyPds = request.getfixturevalue("bluesky_pds")
+        made = pds.create_account(f"busy{next(_accounts)}.test", "app-password")
+        monkeypatch.setenv(ENV, "app-password")
+        options = {"url": pds.url, "handle": made["handle"]}
+        yield make("bluesky", options, client, now=clock.now), clock
+        return
+    fake = (FakeMastodon if request.param == "mastodon" else FakeSlack)(clock=clock)
+    with fake:
+        monkeypatch.setenv(ENV, fake.token)
+        options = {"url": fake.url if request.param == "mastodon" else fake.api_url}
+        if request.param == "slack":
+            options["channel"] = "C0123456789"
+        yield make(request.param, options, client), clock
+
+
+def busy(channel, clock: FrozenClock, count: int) -> None:
+    """``count`` other posts, a second apart, as another tool or a burst would make."""
+    for n in range(count):
+        clock.advance(timedelta(seconds=1))
+        channel.publish(Message(text=f"Other news {n}", idempotency_key=f"sp-other-{n}"))
+
+
+def test_a_lookup_reads_back_page_by_page_to_the_claim(account):
+    channel, clock = account
+    busy(channel, clock, 3)  # last week's posts: older than the claim
+    clock.advance(timedelta(days=7))
+    ours = weekly(clock.now(), "sp-ours")
+    receipt = channel.publish(ours)
+    busy(channel, clock, 7)  # ours is now on the fourth page of two
+    assert channel.lookup(ours).remote_id == receipt.remote_id
+    lost = weekly(clock.now() - timedelta(seconds=20), "sp-lost")  # claimed, never posted
+    assert channel.lookup(replace(lost, text="A send that never arrived")) is None
+
+
+def test_a_lookup_that_cannot_reach_the_claim_gives_the_question_to_a_person(account):
+    from channels.base import OutcomeUnknown
+    from channels.lookups import PAGES
+
+    channel, clock = account
+    clock.advance(timedelta(days=7))
+    claimed = weekly(clock.now(), "sp-lost")
+    busy(channel, clock, 2 * PAGES + 1)  # more since the claim than ten pages hold
+    with pytest.raises(OutcomeUnknown, match="more posts since the send began than a lookup"):
+        channel.lookup(replace(claimed, text="A send that never arrived"))

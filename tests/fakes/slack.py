@@ -304,22 +304,24 @@ class FakeSlack(FakeServer):
         inclusive = str(request.param("inclusive") or "").lower() in ("true", "1")
         try:
             limit = min(max(int(request.param("limit") or 100), 1), 999)
+            start = int(str(request.param("cursor") or "0").removeprefix("next:"))
         except ValueError:
-            limit = 100
+            return api_error("invalid_cursor")
         messages = [
             {k: v for k, v in m.items() if k != "channel"}
             for m in reversed(self.messages)
             if m["channel"] == channel.id
             and (Decimal(m["ts"]) > oldest or (inclusive and Decimal(m["ts"]) == oldest))
         ]
+        more = len(messages) > start + limit
         return json_reply(
             200,
             {
                 "ok": True,
-                "messages": messages[:limit],
-                "has_more": len(messages) > limit,
+                "messages": messages[start : start + limit],
+                "has_more": more,
                 "pin_count": 0,
-                "response_metadata": {"next_cursor": ""},
+                "response_metadata": {"next_cursor": f"next:{start + limit}" if more else ""},
             },
         )
 
