@@ -18,6 +18,7 @@ import random
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,11 +26,15 @@ import pytest
 
 from posts import deliveries, workflow
 from posts.policy import Actor
+from posts.revisions import SeenRevision
+from posts.rules import Content
 from posts.store import Store
 from scheduler.clock import SystemClock
 from scheduler.config import load
 from tests.database import TestDatabase
-from tests.test_daemon import SECRET, Receiver, Workspace
+from tests.fakes.server import Reply, Request
+from tests.fakes.slack import FakeSlack
+from tests.test_daemon import SECRET, TEXT, Receiver, Workspace
 
 DELIVERIES = 200
 KILLS = 20
@@ -75,6 +80,37 @@ def claims_of(ws: Workspace, pid: int) -> int:
     return sum(1 for r in rows if r["lease_owner"].rsplit(":", 2)[1] == str(pid))
 
 
+def kill_repeatedly(ws: Workspace, kills: int, rng: random.Random) -> list[int]:
+    """Start a daemon and SIGKILL it mid-send, ``kills`` times: the claims each left behind."""
+    in_flight_at_kill = []
+    for n in range(kills):
+        daemon = ws.start(log=f"daemon-{n:02d}.log")
+        daemon.wait_serving()
+        # Its first claim, however long the start takes on this machine, then a random
+        # moment into the sends: kills land mid-send, not on an idle daemon.
+        daemon.wait_for(
+            "a claim or nothing left to claim",
+            lambda pid=daemon.proc.pid: (
+                claims_of(ws, pid) > 0 or not any(states(ws)[s] for s in ("pending", "retry_wait"))
+            ),
+        )
+        time.sleep(rng.uniform(0.0, 0.3))
+        daemon.kill()
+        in_flight_at_kill.append(claims_of(ws, daemon.proc.pid))
+    return in_flight_at_kill
+
+
+def settle(ws: Workspace) -> None:
+    """A last daemon that lives: it takes over what the dead left and settles everything."""
+    final = ws.start(log="daemon-final.log")
+    final.wait_serving()
+    final.wait_for(
+        "every delivery to settle", lambda: not any(states(ws)[s] for s in UNFINISHED), timeout=60
+    )
+    assert final.terminate() == 0
+    assert "Traceback" not in final.output()
+
+
 def test_sigkill_twenty_times_loses_and_duplicates_nothing(
     tmp_path: Path, database: TestDatabase, record_property: pytest.RecordProperty
 ):
@@ -85,32 +121,8 @@ def test_sigkill_twenty_times_loses_and_duplicates_nothing(
             schedule_many(ws, ws.approved_post(), DELIVERIES)
             assert states(ws) == {"pending": DELIVERIES}
 
-            in_flight_at_kill = []
-            for n in range(KILLS):
-                daemon = ws.start(log=f"daemon-{n:02d}.log")
-                daemon.wait_serving()
-                # Its first claim, however long the start takes on this machine, then a
-                # random moment into the sends: kills land mid-send, not on an idle daemon.
-                daemon.wait_for(
-                    "a claim or nothing left to claim",
-                    lambda pid=daemon.proc.pid: (
-                        claims_of(ws, pid) > 0
-                        or not any(states(ws)[s] for s in ("pending", "retry_wait"))
-                    ),
-                )
-                time.sleep(rng.uniform(0.0, 0.3))
-                daemon.kill()
-                in_flight_at_kill.append(claims_of(ws, daemon.proc.pid))
-
-            final = ws.start(log="daemon-final.log")
-            final.wait_serving()
-            final.wait_for(
-                "every delivery to settle",
-                lambda: not any(states(ws)[s] for s in UNFINISHED),
-                timeout=60,
-            )
-            assert final.terminate() == 0
-            assert "Traceback" not in final.output()
+            in_flight_at_kill = kill_repeatedly(ws, KILLS, rng)
+            settle(ws)
         finally:
             ws.reap()
 
@@ -159,3 +171,179 @@ def test_sigkill_twenty_times_loses_and_duplicates_nothing(
     verify = ws.cli("bob", "audit", "verify")
     assert verify.exit_code == 0, verify.stderr
     assert verify.stdout.startswith("audit log OK")
+
+
+# --- a channel that cannot deduplicate -----------------------------------------------------
+
+#: posts of their own words (Slack is searched by text), and fewer kills: each dead claim
+#: costs a 2 s lease before it is settled
+SLACK_POSTS = 40
+SLACK_KILLS = 8
+SLACK_ENV = "TEST_SLACK_BOT_TOKEN"
+SLACK_CONFIG = """
+[channels.slack]
+type = "slack"
+url = "{url}"
+channel = "C0123456789"
+token_env = "{env}"
+"""
+
+
+class SlowSlack(FakeSlack):
+    """Slack that makes each message, then waits (seconds drawn from ``delay``) before
+    saying so: a daemon killed in between has posted without knowing it."""
+
+    def __init__(self, seed: int, delay: tuple[float, float] = RECEIVER_DELAY) -> None:
+        super().__init__()
+        self.rng = random.Random(seed)
+        self.delay = delay
+
+    def handle(self, request: Request) -> Reply | None:
+        reply = super().handle(request)
+        if reply is not None and request.path.endswith("/chat.postMessage"):
+            return replace(reply, delay=self.rng.uniform(*self.delay))
+        return reply
+
+
+def with_slack(ws: Workspace, slack: FakeSlack) -> None:
+    ws.secrets[SLACK_ENV] = slack.token
+    with ws.config.open("a", encoding="utf-8") as out:
+        out.write(SLACK_CONFIG.format(url=slack.api_url, env=SLACK_ENV))
+
+
+def approved_posts(ws: Workspace, count: int, channel: str) -> None:
+    """``count`` posts of distinct words, each approved and due on ``channel`` within a
+    second, in one transaction through the project's own functions."""
+    settings = load(ws.config)
+    store = Store(settings.database_url)
+    alice = Actor("alice", settings.roles_of("alice"))
+    bob = Actor("bob", settings.roles_of("bob"))
+    try:
+        with store.transaction() as session:
+            now = SystemClock().now()
+            campaign = workflow.get_campaign(session, "helpline")
+            for n in range(count):
+                post = workflow.add_post(
+                    session,
+                    alice,
+                    now,
+                    campaign=campaign,
+                    content=Content(text=f"{TEXT} ({n + 1} of {count})"),
+                    channels=settings.channels,
+                )
+                workflow.submit_post(session, alice, now, post=post, channels=settings.channels)
+                workflow.approve_post(
+                    session,
+                    bob,
+                    now,
+                    post=post,
+                    policy=settings.approval,
+                    channels=settings.channels,
+                    seen=SeenRevision(1),
+                )
+                deliveries.schedule(
+                    session,
+                    alice,
+                    now,
+                    post=post,
+                    dues=[now + timedelta(milliseconds=500 + n)],
+                    expires=None,
+                    channel_names=[channel],
+                    channels=settings.channels,
+                )
+    finally:
+        store.close()
+
+
+def test_sigkill_on_a_channel_that_cannot_deduplicate_posts_nothing_twice(
+    tmp_path: Path,
+    database: TestDatabase,
+    record_property: pytest.RecordProperty,
+):
+    """Slack has no idempotency key: every claim a kill left behind is settled by asking
+    Slack (history since the claim), never by a blind resend."""
+    rng = random.Random(SEED)
+    with SlowSlack(SEED) as slack, Receiver(SECRET) as unused_hook:
+        ws = Workspace.create(tmp_path, unused_hook, database)
+        with_slack(ws, slack)
+        try:
+            approved_posts(ws, SLACK_POSTS, "slack")
+            assert states(ws) == {"pending": SLACK_POSTS}
+            in_flight_at_kill = kill_repeatedly(ws, SLACK_KILLS, rng)
+            settle(ws)
+        finally:
+            ws.reap()
+        posted = Counter(m["text"] for m in slack.messages)
+
+    rows = ws.rows(
+        "SELECT d.id, d.state, d.remote_id, d.last_error, r.text FROM delivery d"
+        " JOIN revision r ON r.post_id = d.post_id"
+    )
+    by_state = Counter(r["state"] for r in rows)
+    figures = {
+        "deliveries": len(rows),
+        "kills": SLACK_KILLS,
+        "kills_with_claims_in_flight": sum(1 for n in in_flight_at_kill if n),
+        "claims_in_flight_at_kills": sum(in_flight_at_kill),
+        "reconciled_after_lease_expiry": sum(
+            1 for _, action in ws.actions() if action == "delivery.reconcile"
+        ),
+        "messages_posted": sum(posted.values()),
+        "posted_twice": sum(1 for n in posted.values() if n > 1),
+        "sent": by_state["sent"],
+        "uncertain": by_state["uncertain"],
+    }
+    for name, value in figures.items():
+        record_property(f"slack_{name}", value)
+    sys.stdout.write(f"crash test figures (slack): {figures}\n")
+
+    assert figures["posted_twice"] == 0, posted.most_common(3)
+    assert set(by_state) <= {"sent", "uncertain"}, by_state
+    # every post went out once, and each one recorded as sent is the message Slack holds
+    assert len(posted) == SLACK_POSTS
+    ts_by_text = {m["text"]: f"C0123456789/{m['ts']}" for m in slack.messages}
+    for row in rows:
+        if row["state"] == "sent":
+            assert row["remote_id"] == ts_by_text[row["text"]]
+        else:
+            assert row["last_error"], dict(row)
+    assert figures["kills_with_claims_in_flight"] > 0
+    assert figures["reconciled_after_lease_expiry"] > 0
+    assert ws.cli("bob", "audit", "verify").exit_code == 0
+
+
+def test_two_daemons_and_a_channel_slower_than_the_lease_make_one_post(
+    tmp_path: Path, database: TestDatabase
+):
+    """Slack answers 3 s after posting, longer than the 2 s lease. The daemon that claimed
+    the delivery renews its lease while it waits, so the other never takes it over; its
+    send deadline (0.8 s, 40 % of the lease) cuts the wait, and asking Slack finds the
+    message: one post, one receipt, no resend by anyone."""
+    with SlowSlack(SEED, delay=(3.0, 3.0)) as slack, Receiver(SECRET) as unused_hook:
+        ws = Workspace.create(tmp_path, unused_hook, database)
+        with_slack(ws, slack)
+        try:
+            daemons = [
+                ws.start(log="daemon-1.log"),
+                ws.start(log="daemon-2.log", config=ws.second_config()),
+            ]
+            for daemon in daemons:
+                daemon.wait_serving()
+            approved_posts(ws, 1, "slack")
+            daemons[0].wait_for(
+                "the delivery to settle", lambda: states(ws)["sent"] == 1, timeout=30
+            )
+            time.sleep(3)  # past the lease: the other daemon would have taken it over by now
+            for daemon in daemons:
+                assert daemon.terminate() == 0
+                assert "Traceback" not in daemon.output()
+        finally:
+            ws.reap()
+        messages = list(slack.messages)
+    [row] = ws.rows("SELECT state, remote_id, lease_owner FROM delivery")
+    assert len(messages) == 1
+    assert row["remote_id"] == f"C0123456789/{messages[0]['ts']}"
+    actions = [action for _, action in ws.actions()]
+    assert actions.count("delivery.claim") == 1
+    assert "delivery.reconcile" not in actions  # its lease never looked dead
+    assert actions.count("delivery.sent") == 1

@@ -271,6 +271,7 @@ class Workspace:
     health: str
     runner: CliRunner = field(default_factory=CliRunner)
     started: list[DaemonProcess] = field(default_factory=list)
+    secrets: dict[str, str] = field(default_factory=dict)  # more of the daemon's environment
     database: TestDatabase | None = None  # the test's database, which the config points at
 
     @classmethod
@@ -356,14 +357,17 @@ class Workspace:
             if not k.startswith("SIGNPOST_") and "proxy" not in k.lower()
         }
         env[SECRET_ENV] = SECRET
-        return env
+        return env | self.secrets
 
-    def start(self, *args: str, log: str = "daemon.log") -> DaemonProcess:
-        """Start ``signpost daemon`` (more arguments after ``daemon``) in the background."""
+    def start(
+        self, *args: str, log: str = "daemon.log", config: Path | None = None
+    ) -> DaemonProcess:
+        """Start ``signpost daemon`` (more arguments after ``daemon``) in the background,
+        with this workspace's config or another (:meth:`second_config`)."""
         path = self.config.parent / log
         with path.open("ab") as out:
             proc = subprocess.Popen(
-                [str(SIGNPOST), "--config", str(self.config), "daemon", *args],
+                [str(SIGNPOST), "--config", str(config or self.config), "daemon", *args],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -373,6 +377,16 @@ class Workspace:
         daemon = DaemonProcess(proc, path)
         self.started.append(daemon)
         return daemon
+
+    def second_config(self) -> Path:
+        """The same config with a health port of its own, for a second daemon beside it."""
+        other = self.config.with_name("config-2.toml")
+        text = self.config.read_text(encoding="utf-8")
+        other.write_text(
+            text.replace(f'health = "{self.health}"', f'health = "127.0.0.1:{free_port()}"'),
+            encoding="utf-8",
+        )
+        return other
 
     def reap(self) -> None:
         """Kill, by pid, any daemon a failed test left running."""
