@@ -189,9 +189,7 @@ class Engine:
                 f"{claim.channel}: an earlier send's outcome is unknown and its key is past"
                 " the channel's deduplication window"
             )
-        message = replace(
-            claim.message, deadline=self.monotonic() + self.settings.send_deadline.total_seconds()
-        )
+        message = replace(claim.message, deadline=self._deadline())
         try:
             if message.prepared is None and (prepared := _prepare(channel, message)):
                 with self.store.transaction() as session:
@@ -267,8 +265,10 @@ class Engine:
                     f"{reason}; resending with the same key ({claim.channel} deduplicates)", 0.0
                 ),
             )
+        # A lookup runs where leases are renewed: its own deadline keeps it from starving them.
+        asking = replace(claim.message, deadline=self._deadline())
         try:
-            found = channel.lookup(claim.message)
+            found = channel.lookup(asking)
         except ChannelError as exc:
             return self._uncertain(claim, f"{reason}; {exc}")
         except Exception as exc:
@@ -280,6 +280,10 @@ class Engine:
             replace(claim, unsure_since=None),
             TransientError(f"{reason}; {claim.channel} confirms it was not sent", 0.0),
         )
+
+    def _deadline(self) -> float:
+        """When a send (or a lookup) begun now must be over, on the monotonic clock."""
+        return self.monotonic() + self.settings.send_deadline.total_seconds()
 
     def _key_still_deduplicated(self, channel: Channel, claim: Claim) -> bool:
         """Whether the channel would still drop a resend under the claim's key."""
