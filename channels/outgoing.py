@@ -20,12 +20,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from channels import registry
 from channels.base import Media, Message
-from channels.text import compose, limits_for
+from channels.text import compose
 from channels.utm import tag, tag_text
 
-#: types whose payload has a field for the link, so it is not appended to the words
-LINK_AS_FIELD = frozenset({"webhook", "feed"})
+
+def link_as_field(channel_type: str) -> bool:
+    """Whether the type's payload has a field for the link, so it is not appended."""
+    return channel_type in registry.TYPES and registry.TYPES[channel_type].link_as_field
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ def compose_message(
     words = tag_text(variants.get(channel, text), utm)
     tagged = tag(link, utm) if link and utm else link
     return Message(
-        text=words if channel_type in LINK_AS_FIELD else compose(words, tagged),
+        text=words if link_as_field(channel_type) else compose(words, tagged),
         idempotency_key=idempotency_key,
         link=tagged,
         media=tuple(Media(m["path"], m["sha256"], m.get("alt", "")) for m in media),
@@ -75,9 +78,5 @@ def compose_message(
 
 def measure(channel_type: str, options: Mapping[str, Any], message: Message) -> list[Measure]:
     """The outgoing text counted as the channel counts it, against each of its limits."""
-    limits = limits_for(
-        channel_type,
-        has_media=bool(message.media),
-        max_characters=options.get("max_characters"),
-    )
+    limits = registry.limits_for(channel_type, has_media=bool(message.media), options=dict(options))
     return [Measure(limit.count(message.text), limit.limit, limit.unit) for limit in limits]

@@ -1,7 +1,8 @@
 """How each channel counts text, and the limits it enforces (../shared/channels.md).
 
-Pure functions of a string: the rules check (`post check`), scheduling and approval all ask
-here, so a post is measured the way the network will measure it. Sources per channel:
+Pure functions of a string; channels/registry.py gives each type its limits from them, and
+the rules check (`post check`), scheduling and approval all measure through it, so a post
+is measured the way the network will measure it. Sources per channel:
 
 - Mastodon: 500 by default (instance ``configuration.statuses.max_characters``); grapheme
   clusters, every http(s) URL as 23, a mention ``@user@domain`` as ``@user``
@@ -91,25 +92,3 @@ def x_weighted_length(text: str) -> int:
     from twitter_text import parse_tweet
 
     return parse_tweet(text).weightedLength
-
-
-def limits_for(
-    channel_type: str, *, has_media: bool, max_characters: int | None = None
-) -> list[TextLimit]:
-    """Every limit a channel of ``channel_type`` puts on a post's text."""
-    if channel_type == "mastodon":
-        return [TextLimit(max_characters or 500, "characters (URLs count 23)", mastodon_length)]
-    if channel_type == "bluesky":
-        return [TextLimit(300, "graphemes", graphemes), TextLimit(3000, "UTF-8 bytes", utf8_bytes)]
-    if channel_type == "x":
-        return [TextLimit(280, "weighted characters", x_weighted_length)]
-    if channel_type == "telegram":
-        return [TextLimit(1024 if has_media else 4096, "UTF-16 units", utf16_units)]
-    fixed = {
-        "discord": TextLimit(2000, "UTF-16 units", utf16_units),
-        "slack": TextLimit(40_000, "characters", len),
-        "facebook": TextLimit(63_206, "characters", len),
-        "linkedin": TextLimit(3_000, "characters", len),
-        "matrix": TextLimit(60_000, "UTF-8 bytes", utf8_bytes),
-    }
-    return [fixed[channel_type]] if channel_type in fixed else []

@@ -46,7 +46,7 @@ def validate_intended(names: Sequence[str], channels: Mapping[str, ChannelLike])
 
 def require_publishing(names: Sequence[str], channels: Mapping[str, ChannelLike]) -> None:
     """Refuse a channel name that is not configured, or whose type cannot publish yet."""
-    from channels.registry import ADAPTERS
+    from channels.registry import can_publish, publishing
 
     unknown = [n for n in names if n not in channels]
     if unknown:
@@ -55,10 +55,10 @@ def require_publishing(names: Sequence[str], channels: Mapping[str, ChannelLike]
             f" (configured: {', '.join(sorted(channels)) or 'none'})"
         )
     for name in names:
-        if channels[name].type not in ADAPTERS:
+        if not can_publish(channels[name].type):
             raise UserError(
                 f"--channels: {name} is a {channels[name].type} channel, which cannot publish"
-                f" yet (publishing types: {', '.join(sorted(ADAPTERS))})"
+                f" yet (publishing types: {', '.join(publishing())})"
             )
 
 

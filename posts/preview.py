@@ -18,7 +18,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from channels.base import Message
-from channels.outgoing import LINK_AS_FIELD, Measure, compose_message, measure
+from channels.outgoing import Measure, compose_message, link_as_field, measure
 from posts.campaigns import campaign_rules
 from posts.checks import targets
 from posts.models import Campaign, Delivery, DeliveryState, Post, Revision
@@ -191,7 +191,7 @@ def _for_channel(found: list[Problem], name: str, has_variant: bool) -> list[Pro
 def _lines(message: Message, channel_type: str) -> list[str]:
     """What an approver reads, line by line: the words, a link field, the images."""
     lines = message.text.splitlines()
-    if channel_type in LINK_AS_FIELD and message.link:
+    if link_as_field(channel_type) and message.link:
         lines.append(f"link: {message.link}")
     lines += [f"image: {m.path} (alt: {m.alt})" for m in message.media]
     return lines

@@ -1268,7 +1268,7 @@ def post_import(
     """
     import sys
 
-    from channels.registry import ADAPTERS
+    from channels.registry import can_publish
     from posts import importer
     from scheduler.output import emit_json, error
     from scheduler.when import parse_when
@@ -1282,7 +1282,7 @@ def post_import(
         now = ws.clock.now()
         actor = ws.actor()
         actor.require(("author", "admin"), "import posts")
-        publishing = [n for n, c in ws.settings.channels.items() if c.type in ADAPTERS]
+        publishing = [n for n, c in ws.settings.channels.items() if can_publish(c.type)]
         try:
             planned = importer.plan(
                 session,
@@ -1761,7 +1761,7 @@ def channels_list(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
 
         signpost channels list --format json
     """
-    from channels.registry import ADAPTERS
+    from channels.registry import can_publish
     from scheduler.output import render
 
     ws = workspace(ctx, initialised=False)
@@ -1772,7 +1772,7 @@ def channels_list(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
             "url": ch.options.get("url") or ch.options.get("path") or ch.options.get("host"),
             "secret": (ch.options.get("token_env") and f"${ch.options['token_env']}")
             or ch.options.get("token_file"),
-            "publishes": ch.type in ADAPTERS,
+            "publishes": can_publish(ch.type),
         }
         for name, ch in sorted(ws.settings.channels.items())
     ]

@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from channels.registry import CHANNEL_TYPES, PATH_KEYS, known_keys
+from channels.registry import PATH_KEYS, TYPES, known_keys
 from posts.errors import ConfigError
 from posts.notices import EVENTS, NotifyPolicy
 from posts.policy import ApprovalPolicy, is_time_zone
@@ -324,8 +324,8 @@ class _Reader:
             if not isinstance(table, dict):
                 raise self.fail(key, "a table")
             kind = table.get("type")
-            if kind not in CHANNEL_TYPES:
-                raise self.fail(f"{key} type", f"one of {', '.join(CHANNEL_TYPES)}", kind)
+            if kind not in TYPES:
+                raise self.fail(f"{key} type", f"one of {', '.join(TYPES)}", kind)
             allowed = known_keys(kind)
             for k, v in table.items():
                 if k not in allowed:

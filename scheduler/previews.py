@@ -74,10 +74,10 @@ def _title(channel: ChannelPreview) -> str:
 
 
 def _details(channel: ChannelPreview) -> list[str]:
-    from channels.outgoing import LINK_AS_FIELD
+    from channels.outgoing import link_as_field
 
     lines = []
-    if channel.type in LINK_AS_FIELD and channel.message.link:
+    if link_as_field(channel.type) and channel.message.link:
         lines.append(f"link: {channel.message.link}")
     lines += [f"image: {m.path} (alt: {m.alt or 'MISSING'})" for m in channel.message.media]
     return lines

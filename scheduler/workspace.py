@@ -60,12 +60,12 @@ class Workspace:
 
 def open_channels(settings: Settings, clock: Clock, client: httpx.Client) -> dict[str, Channel]:
     """An adapter for every configured channel that has one (others cannot be scheduled)."""
-    from channels.registry import ADAPTERS, build
+    from channels.registry import build, can_publish
 
     return {
         name: build(name, ch.type, dict(ch.options), client=client, now=clock.now)
         for name, ch in settings.channels.items()
-        if ch.type in ADAPTERS
+        if can_publish(ch.type)
     }
 
 

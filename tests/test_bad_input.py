@@ -17,7 +17,7 @@ from posts import audit, workflow
 from posts.errors import UserError
 from posts.models import AuditEvent, Campaign
 from posts.policy import Actor
-from posts.store import Store
+from posts.store import SCHEMA_REVISION, Store
 from tests.conftest import CONFIG, HELPLINE, Signpost, add_post, dump
 from tests.database import TestDatabase
 
@@ -318,7 +318,7 @@ def test_init_twice_is_safe(initialised: Signpost, db_path: TestDatabase) -> Non
     result = initialised("carol", "init")
 
     assert result.exit_code == 0, result.stderr
-    assert result.stderr == f"database {where(db_path)} is up to date (schema 0003)\n"
+    assert result.stderr == f"database {where(db_path)} is up to date (schema {SCHEMA_REVISION})\n"
     assert dump(db_path) == before
 
 

@@ -93,3 +93,10 @@ def test_check_of_an_unknown_channel(config: Path):
     result = runner.invoke(app, ["--config", str(config), "channels", "check", "nope"])
     assert result.exit_code == 1
     assert result.stderr.startswith("error: no channel named 'nope'")
+
+
+def test_a_channel_type_is_registered_once():
+    from channels.registry import ChannelType, register
+
+    with pytest.raises(ValueError, match="channel type webhook is registered twice"):
+        register(ChannelType("webhook"))

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from channels.registry import CHANNEL_TYPES
+from channels.registry import TYPES
+from posts.store import SCHEMA_REVISION
 from scheduler.cli import app
 from scheduler.config import load, parse_duration
 from tests.conftest import CONFIG as TEST_CONFIG
@@ -94,7 +95,7 @@ MISTAKES = [
     (
         "unknown channel type",
         '[channels.fax]\ntype = "fax"\nurl = "https://fax.example"\n',
-        f"[channels.fax] type: expected one of {', '.join(CHANNEL_TYPES)}, got 'fax'",
+        f"[channels.fax] type: expected one of {', '.join(TYPES)}, got 'fax'",
     ),
     (
         "key of another channel type",
@@ -175,7 +176,10 @@ def test_signpost_config_is_used_when_config_option_is_absent(tmp_path: Path) ->
     )
 
     assert result.exit_code == 0, result.stderr
-    assert result.stderr == f"database {tmp_path / 'etc' / 'signpost.db'} created (schema 0003)\n"
+    assert (
+        result.stderr
+        == f"database {tmp_path / 'etc' / 'signpost.db'} created (schema {SCHEMA_REVISION})\n"
+    )
 
 
 def test_signpost_config_mistakes_name_that_file(tmp_path: Path) -> None:
@@ -275,7 +279,7 @@ def test_relative_sqlite_path_is_beside_the_config_file(
     result = signpost("carol", "init", config=config)
 
     assert result.exit_code == 0, result.stderr
-    assert result.stderr == f"database {tmp_path / where} created (schema 0003)\n"
+    assert result.stderr == f"database {tmp_path / where} created (schema {SCHEMA_REVISION})\n"
     assert (tmp_path / where).is_file()
     assert list(elsewhere.iterdir()) == []
     assert load(config).database_url == f"sqlite:///{tmp_path / where}"

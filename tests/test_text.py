@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
+from channels.registry import limits_for
 from channels.text import (
     compose,
     graphemes,
-    limits_for,
     mastodon_length,
     x_weighted_length,
 )
@@ -28,7 +28,8 @@ def too_long(
     channel_type: str, text: str, *, has_media: bool = False, max_characters: int | None = None
 ) -> list[str]:
     """The units in which ``text`` is over the channel's limits (empty: the post fits)."""
-    limits = limits_for(channel_type, has_media=has_media, max_characters=max_characters)
+    options = {"max_characters": max_characters} if max_characters else {}
+    limits = limits_for(channel_type, has_media=has_media, options=options)
     return [limit.unit for limit in limits if limit.count(text) > limit.limit]
 
 
