@@ -11,12 +11,12 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from posts import audit
 from posts.errors import UserError
-from posts.models import Campaign
-from posts.policy import WRITER_ROLES, Actor, is_time_zone
+from posts.models import Campaign, Pause, Post
+from posts.policy import WRITER_ROLES, Actor, ApprovalPolicy, is_time_zone
 from posts.rules import CampaignRules
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -212,5 +212,40 @@ def campaign_dict(campaign: Campaign) -> dict[str, Any]:
         "approver_roles": campaign.approver_roles,
         "utm": dict(utm_tags(campaign)) or None,
         "slots": campaign.slots,
-        "paused": campaign.paused,
     }
+
+
+def list_campaigns(session: Session) -> list[dict[str, Any]]:
+    """Every campaign by slug, each saying whether an active pause holds it back."""
+    held = _held_back(session)
+    return [
+        {**campaign_dict(c), "paused": _paused(c, held)}
+        for c in session.exec(select(Campaign).order_by(Campaign.slug))
+    ]
+
+
+def show_campaign(session: Session, slug: str, policy: ApprovalPolicy) -> dict[str, Any]:
+    """One campaign with the approval policy in force for it, its pause and its posts by state."""
+    campaign = get_campaign(session, slug)
+    effective = policy.for_campaign(campaign)
+    counts = session.exec(
+        select(Post.state, func.count()).where(Post.campaign_id == campaign.id).group_by(Post.state)
+    ).all()
+    return {
+        **campaign_dict(campaign),
+        "approvals_required": effective.required,
+        "approver_roles": list(effective.roles),
+        "paused": _paused(campaign, _held_back(session)),
+        "posts": dict(counts),
+    }
+
+
+def _held_back(session: Session) -> set[tuple[str, str | None]]:
+    """The (scope, target) of every active pause: pauses live in the ``pause`` table alone."""
+    rows = session.exec(select(Pause.scope, Pause.target).where(Pause.lifted.is_(None))).all()
+    return {(scope, target) for scope, target in rows}
+
+
+def _paused(campaign: Campaign, held: set[tuple[str, str | None]]) -> bool:
+    """Held back by a pause of its own or of everything (a channel's pause holds channels)."""
+    return ("all", None) in held or ("campaign", campaign.slug) in held

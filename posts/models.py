@@ -85,7 +85,6 @@ class Campaign(SQLModel, table=True):
     utm_medium: str | None = None  # default "social"
     utm_campaign: str | None = None  # default the slug
     slots: str | None = None  # queue slots, e.g. "Mon-Fri 09:00,13:00; Sat 10:00"
-    paused: bool = False
     created: datetime = Field(sa_type=UTCDateTime)
     created_by: str
 

@@ -446,17 +446,11 @@ def campaign_list(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
 
         signpost campaign list --format json
     """
-    from sqlmodel import select
-
-    from posts import workflow
-    from posts.models import Campaign
+    from posts import campaigns
     from scheduler.output import render
 
     with reading(ctx) as (_ws, session):
-        rows = [
-            workflow.campaign_dict(c)
-            for c in session.exec(select(Campaign).order_by(Campaign.slug))
-        ]
+        rows = campaigns.list_campaigns(session)
     render(rows, CAMPAIGN_COLUMNS, fmt)
 
 
@@ -472,25 +466,11 @@ def campaign_show(
 
         signpost campaign show stop-it-now
     """
-    from sqlmodel import func, select
-
-    from posts import workflow
-    from posts.models import Post
+    from posts import campaigns
     from scheduler.output import show
 
     with reading(ctx) as (ws, session):
-        campaign = workflow.get_campaign(session, slug)
-        data = workflow.campaign_dict(campaign)
-        policy = ws.policy.for_campaign(campaign)
-        data["approvals_required"] = policy.required
-        data["approver_roles"] = list(policy.roles)
-        data["posts"] = dict(
-            session.exec(
-                select(Post.state, func.count())
-                .where(Post.campaign_id == campaign.id)
-                .group_by(Post.state)
-            ).all()
-        )
+        data = campaigns.show_campaign(session, slug, ws.policy)
     show(data, fmt, title=f"Campaign {slug}")
 
 

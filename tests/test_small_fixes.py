@@ -571,3 +571,22 @@ def test_campaign_edit_is_in_help_and_docs():
         assert option in shown.stdout
     docs = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
     assert "`signpost campaign edit SLUG" in docs
+
+
+def test_campaign_list_says_which_campaigns_a_pause_holds_back(signpost: Signpost, campaign: str):
+    """`paused` comes from the pause table: the campaign's own pause, or one of everything."""
+    assert signpost("carol", "campaign", "add", "other", "--name", "Other").exit_code == 0
+
+    def paused() -> dict[str, bool]:
+        listed = signpost("bob", "campaign", "list", "--format", "json")
+        return {c["slug"]: c["paused"] for c in json.loads(listed.stdout)}
+
+    assert paused() == {campaign: False, "other": False}
+    held = signpost("carol", "pause", "--campaign", campaign, "--reason", "news event")
+    assert held.exit_code == 0, held.stderr
+    assert paused() == {campaign: True, "other": False}
+    assert signpost("carol", "pause", "--reason", "incident").exit_code == 0
+    assert paused() == {campaign: True, "other": True}
+    assert signpost("carol", "resume").exit_code == 0
+    assert signpost("carol", "resume", "--campaign", campaign).exit_code == 0
+    assert paused() == {campaign: False, "other": False}
