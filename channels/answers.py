@@ -11,6 +11,8 @@ import email.utils
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from channels.errors import PermanentError, TransientError
+
 if TYPE_CHECKING:
     import httpx
 
@@ -69,8 +71,6 @@ def raise_for(
     ``detail`` is the server's message when the caller has parsed it; ``retry_after`` a delay
     the body named (Telegram, Discord), used when no header names one.
     """
-    from channels.base import PermanentError, TransientError
-
     status = response.status_code
     if status < 300:
         return

@@ -42,11 +42,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from channels.answers import cut_timeout, dig, json_or_none, raise_for, retry_after_seconds, said
+from channels.errors import ChannelError, OutcomeUnknown, PermanentError, TransientError
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["raise_for", "retry_after_seconds", "said"]  # re-exported for adapters
+__all__ = [  # re-exported: adapters and the engine import them from here
+    "ChannelError",
+    "OutcomeUnknown",
+    "PermanentError",
+    "TransientError",
+    "raise_for",
+    "retry_after_seconds",
+    "said",
+]
 
 Now = Callable[[], datetime]
 #: a channel's reading of an answer (and its JSON body, or None): raise a ChannelError if it
@@ -104,26 +113,6 @@ class Receipt:
 
     remote_id: str | None = None
     remote_url: str | None = None
-
-
-class ChannelError(Exception):
-    """A channel did not accept a message; the text is safe to store and show."""
-
-
-class TransientError(ChannelError):
-    """Not sent; worth trying again, after ``retry_after`` seconds if the server said so."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class PermanentError(ChannelError):
-    """Not sent, and sending again unchanged will fail the same way."""
-
-
-class OutcomeUnknown(ChannelError):
-    """The request may have been received; only the channel can tell whether it was."""
 
 
 class Channel(Protocol):

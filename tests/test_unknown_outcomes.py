@@ -160,3 +160,36 @@ def test_past_the_window_a_lookup_that_proves_absence_lets_it_go_out_once(cli, s
     assert len(channel.bounds) == 1
     assert len(channel.sent) == 2 and len(channel.landed) == 1
     assert deliveries(cli)[delivery_id]["state"] == "sent"
+
+
+def test_a_lookup_on_a_slow_server_is_cut_at_the_send_deadline(cli, store, clock, monkeypatch):
+    """Slack posts, the answer is lost, and its history then answers after 2 s: the
+    lookup gives up at the 0.2 s send deadline (it runs where leases are renewed, so it
+    must not hang) and a person checks, rather than the engine waiting or resending."""
+    import httpx
+
+    from channels.registry import build
+    from tests.fakes.slack import FakeSlack
+
+    with FakeSlack(clock=clock) as fake, httpx.Client(timeout=5) as client:
+        monkeypatch.setenv("SIGNPOST_TEST_SLACK_TOKEN", fake.token)
+        options = {"url": fake.api_url, "channel": "C0123456789"}
+        slack = build(
+            "newsroom",
+            "slack",
+            {**options, "token_env": "SIGNPOST_TEST_SLACK_TOKEN"},
+            client=client,
+            now=clock.now,
+        )
+        post_id = approved(cli)
+        [d] = schedule(cli, post_id, "+1m")
+        fake.drop_next(processed=True)  # posted, and the answer lost
+        fake.delay_next(2.0)  # conversations.history, far slower than the deadline
+        clock.advance(timedelta(minutes=1))
+        report = engine_for(store, clock, {"newsroom": slack}, "daemon:a").tick()
+        assert report.uncertain == 1
+        row = deliveries(cli)[d["id"]]
+        assert row["state"] == "uncertain"
+        # the client's own timeout is 5 s: only the deadline can have cut a 2 s answer
+        assert row["last_error"].endswith("connection lost (ReadTimeout)")
+        assert len(fake.messages) == 1
