@@ -9,13 +9,14 @@ engine's claim checks the same condition again, so a stale state can never send 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from posts import audit, lifecycle
+from posts.errors import UserError
 from posts.models import Campaign, Delivery, DeliveryState, Pause, Post, PostState, Revision
 
 SENDABLE_POST_STATES = (PostState.approved, PostState.published, PostState.partly_published)
@@ -60,6 +61,27 @@ def paused_clause() -> sa.ColumnElement[bool]:
         .where(Pause.lifted.is_(None), Pause.scope == "campaign", Post.id == Delivery.post_id)
     )
     return everything_or_channel | its_campaign
+
+
+def pause_scope(
+    campaign: str | None, channel: str | None, configured: Collection[str]
+) -> tuple[str, str | None]:
+    """What a pause (or resume) covers: ``("all", None)``, a campaign or a configured channel.
+
+    One scope at a time: a pause of a campaign on one channel is not a thing a claim checks.
+    """
+    if campaign and channel:
+        raise UserError("give --campaign or --channel, not both (or neither, for everything)")
+    if channel and channel not in configured:
+        raise UserError(
+            f"--channel: no channel named '{channel}'"
+            f" (configured: {', '.join(sorted(configured)) or 'none'})"
+        )
+    if campaign:
+        return "campaign", campaign
+    if channel:
+        return "channel", channel
+    return "all", None
 
 
 def ready_clause() -> sa.ColumnElement[bool]:

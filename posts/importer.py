@@ -3,7 +3,9 @@
 Every row is checked before anything is written, and every problem of every row is reported
 at once as "row N, column C: what is wrong" with N as a spreadsheet shows it (the header is
 row 1). Only a file with no problem at all is imported, in one transaction: posts as drafts,
-their deliveries held until approved (or submitted with ``--submit``).
+their deliveries held until approved (or submitted with ``--submit``, and then the approvers
+are told, as ``post submit`` tells them). Only an author or admin may import, checked before
+any row is, so no one else learns what a file would have created.
 
 Columns (header names, any order, UTF-8 with or without a BOM): ``text``, ``at``,
 ``channels`` are required; ``campaign``, ``link``, ``image``, ``alt``, ``expires`` and
@@ -15,23 +17,22 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from sqlmodel import Session, select
 
-from posts import audit, workflow
+from posts import audit, notices, workflow
 from posts.errors import SignpostError, UserError
 from posts.models import Campaign, Delivery, DeliveryState, Post, PostState, Revision, new_key
 from posts.rules import ChannelLike, Content, check
+from posts.times import ReadTime
 
 REQUIRED = ("text", "at", "channels")
 OPTIONAL = ("campaign", "link", "image", "alt", "expires")
 BATCH = 500  # rows written per statement
-#: reads a time typed in a campaign's zone: (text, time zone, column) -> aware UTC datetime
-ReadTime = Callable[[str, str, str], datetime]
 
 
 class ImportProblems(UserError):
@@ -56,8 +57,9 @@ class Row:
 
 @dataclass
 class Plan:
-    """What an import would create."""
+    """What an import of the file at ``path`` would create."""
 
+    path: Path
     rows: list[Row] = field(default_factory=list)
 
     @property
@@ -86,17 +88,24 @@ def read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 
 def plan(
     session: Session,
+    actor: workflow.Actor,
     path: Path,
     headers: list[str],
     rows: list[dict[str, str]],
     *,
     default_campaign: str | None,
     channels: Mapping[str, ChannelLike],
-    publishing: Iterable[str],
     read_time: ReadTime,
     now: datetime,
 ) -> Plan:
-    """Check every row; return the plan, or raise ImportProblems listing every problem."""
+    """Check every row; return the plan, or raise ImportProblems listing every problem.
+
+    ``--dry-run`` stops here, so the role check is made here too, before any row is read.
+    """
+    from channels.registry import can_publish
+
+    actor.require(workflow.WRITER_ROLES, "import posts")
+    publishing = {name for name, channel in channels.items() if can_publish(channel.type)}
     problems: list[str] = []
     for header in headers:
         if header not in REQUIRED + OPTIONAL and not header.startswith("variant:"):
@@ -112,8 +121,7 @@ def plan(
     if problems:
         raise ImportProblems(path, problems)
     campaigns = {c.slug: c for c in session.exec(select(Campaign))}
-    publishing = set(publishing)
-    result = Plan()
+    result = Plan(path)
     for index, raw in enumerate(rows, start=2):
         row, row_problems = _row(
             index, raw, path, campaigns, default_campaign, channels, publishing, read_time, now
@@ -163,7 +171,7 @@ def _row(number, raw, path, campaigns, default_campaign, channels, publishing, r
                 bad("at", "empty; expected a time such as 2026-12-01 09:00")
             continue
         try:
-            parsed = read_time(value[column], tz, column)
+            parsed = read_time(value[column], tz, now, column)
         except SignpostError as exc:
             bad(column, str(exc).removeprefix(f"{column} "))
             continue
@@ -214,13 +222,15 @@ def apply(
     plan_: Plan,
     *,
     submit: bool,
+    notify: notices.NotifyPolicy | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[int]:
     """Create every planned post (draft, or submitted) with its held deliveries.
 
     ``plan`` has checked every row in full, so this only writes: Core statements in batches
     (a spreadsheet of 10,000 rows takes seconds, not minutes) and one ``post.import`` audit
-    event per post recording its content, hash, deliveries and state.
+    event per post recording its content, hash, deliveries and state. Submitted posts are
+    announced to the approvers once for the whole file, not once a row.
     """
     actor.require(workflow.WRITER_ROLES, "import posts")
     posts, revisions, planned = Post.__table__, Revision.__table__, Delivery.__table__
@@ -313,4 +323,13 @@ def apply(
         created += ids
         if progress:
             progress(len(batch))
+    if submit and created:
+        notices.approval_requested(
+            session,
+            now,
+            notify,
+            f"{actor.name} imported {len(created)} post(s) from {plan_.path.name} and"
+            " submitted them for approval: signpost post list --state submitted",
+            actor.name,
+        )
     return created

@@ -70,3 +70,14 @@ def notify(
         details={"event": event, "channel": policy.channel, "text": text},
     )
     return notice
+
+
+def approval_requested(
+    session: Session, now: datetime, policy: NotifyPolicy | None, text: str, actor: str
+) -> Delivery | None:
+    """Tell the approvers that posts await them (``approval_requested``).
+
+    The one path for it: ``post submit`` (a post) and an import with ``--submit`` (a whole
+    file) both come here, so the event is named, filtered and audited the same way.
+    """
+    return notify(session, now, policy, "approval_requested", text, actor)

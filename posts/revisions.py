@@ -1,8 +1,10 @@
-"""A post's revisions: reading them, who wrote and approved them, and which one a reviewer saw."""
+"""A post's revisions: reading them, who wrote and approved them, which one a reviewer saw,
+and how an edit that names only some parts makes the next one."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -87,4 +89,41 @@ class SeenRevision:
         raise PolicyRefused(
             f"post {post.id} changed since revision {self.number} (revision {current.number}"
             f" by {current.author} at {when}); preview it again"
+        )
+
+
+@dataclass(frozen=True)
+class ContentEdit:
+    """A change to a post's words as a person asks for it: what is not mentioned stays.
+
+    ``variants`` maps a channel to its new words, or to "" to remove that channel's variant;
+    ``media`` replaces every image (``no_images`` removes them). Alt texts come with their
+    images (``alt_only``: some were given without any), so an old image never gets new alt
+    text by position.
+    """
+
+    text: str | None = None
+    link: str | None = None
+    no_link: bool = False
+    media: tuple[dict[str, str], ...] = ()
+    no_images: bool = False
+    alt_only: bool = False
+    variants: Mapping[str, str] = field(default_factory=dict)
+
+    def applied_to(self, session: Session, post: Post) -> Content:
+        """The content of the post's next revision: its current one with this edit made."""
+        old = content_of(current_revision(session, post))
+        variants = dict(old.variants)
+        for name, value in self.variants.items():
+            if value:
+                variants[name] = value
+            else:
+                variants.pop(name, None)
+        if self.alt_only:
+            raise UserError("--alt goes with --image; give the images again with their alt texts")
+        return Content(
+            text=old.text if self.text is None else self.text,
+            variants=variants,
+            link=None if self.no_link else (self.link or old.link),
+            media=() if self.no_images else (self.media or old.media),
         )

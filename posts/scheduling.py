@@ -1,13 +1,17 @@
-"""Scheduling: when and where a post's deliveries are created (times, slots, second schedules).
+"""Scheduling: when and where a post's deliveries are created (times, series, slots, second
+schedules).
 
 Split from ``posts.deliveries`` (which keeps what happens to a delivery once it exists and
 re-exports these names for its callers). Like ``posts.workflow``, every function takes the
 caller's session and ``now``, writes each change with its audit event, and never commits.
+Times arrive as typed (:class:`When`) and are read in the campaign's zone by the caller's
+:data:`posts.times.ReadTime`, so the CLI and a web page schedule the same series.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -21,10 +25,107 @@ from posts.models import Campaign, Delivery, DeliveryState, Post, PostState, new
 from posts.policy import WRITER_ROLES, Actor
 from posts.revisions import content_of, current_revision
 from posts.rules import ChannelLike, check
+from posts.times import ReadTime, local_to_utc
 
 UNSCHEDULABLE = (PostState.cancelled,)
 #: a delivery in one of these states is, or will be, a post on its channel
 LIVE = (*holds.WAITING, DeliveryState.sending, DeliveryState.sent)
+MAX_OCCURRENCES = 500
+
+
+@dataclass(frozen=True)
+class When:
+    """When a post is to go out, as typed: one time ``at``, repeated by ``rrule`` or ending
+    at ``expires``.
+
+    ``rrule`` and ``expires`` cannot be combined (an occurrence of a series is missed after
+    [daemon] grace anyway), and that is refused as soon as it is asked for, before anything
+    is read or looked up.
+    """
+
+    at: str
+    rrule: str | None = None
+    expires: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.rrule and self.expires:
+            raise UserError(
+                "--expires goes with one time, not a --rrule series (each occurrence"
+                " is missed after [daemon] grace anyway)"
+            )
+
+    def read(
+        self, tz: str, now: datetime, read_time: ReadTime
+    ) -> tuple[list[datetime], datetime | None]:
+        """The due times (one, or every occurrence of the series) and the expiry, in UTC."""
+        due = read_time(self.at, tz, now, "--at")
+        dues = occurrences(self.rrule, due, tz) if self.rrule else [due]
+        expires = read_time(self.expires, tz, now, "--expires") if self.expires else None
+        return dues, expires
+
+
+def occurrences(rule: str, first: datetime, tz: str) -> list[datetime]:
+    """The UTC instants of an RFC 5545 RRULE whose first occurrence is ``first``.
+
+    The rule is expanded in wall-clock time of ``tz`` (python-dateutil's rrule), so 09:00
+    stays 09:00 local across a clock change; each occurrence is then checked for gaps and
+    folds like any typed time. The rule must end (COUNT or UNTIL) within 500 occurrences.
+    """
+    from dateutil.rrule import rrulestr
+
+    zone = ZoneInfo(tz)
+    local = first.astimezone(zone).replace(tzinfo=None)
+    text = rule.strip().removeprefix("RRULE:")
+    if "COUNT=" not in text.upper() and "UNTIL=" not in text.upper():
+        raise UserError(f"--rrule '{rule}': give COUNT=n or UNTIL=date so the series ends")
+    try:
+        expanded = rrulestr(text, dtstart=local, forceset=False)
+        walls = []
+        for wall in expanded:
+            walls.append(wall)
+            if len(walls) > MAX_OCCURRENCES:
+                raise UserError(f"--rrule '{rule}': more than {MAX_OCCURRENCES} occurrences")
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"--rrule '{rule}': {exc} (e.g. FREQ=WEEKLY;BYDAY=MO;COUNT=6)") from None
+    if not walls:
+        raise UserError(f"--rrule '{rule}': no occurrence at or after --at")
+    return [
+        local_to_utc(wall, zone, "--rrule", wall.isoformat(timespec="minutes")) for wall in walls
+    ]
+
+
+def schedule_series(
+    session: Session,
+    actor: Actor,
+    now: datetime,
+    *,
+    post: Post,
+    when: When,
+    read_time: ReadTime,
+    channel_names: Sequence[str] | None,
+    channels: Mapping[str, ChannelLike],
+    utm: bool = True,
+    again: bool = False,
+) -> list[Delivery]:
+    """Schedule ``post`` at the times ``when`` names, read in its campaign's zone.
+
+    One time, or with a ``--rrule`` every occurrence of the series, each its own delivery
+    per channel at the same wall-clock time across clock changes (:func:`schedule`).
+    """
+    campaign = session.get(Campaign, post.campaign_id)
+    dues, expires = when.read(campaign.tz, now, read_time)
+    return schedule(
+        session,
+        actor,
+        now,
+        post=post,
+        dues=dues,
+        expires=expires,
+        channel_names=channel_names,
+        channels=channels,
+        utm=utm,
+        again=again,
+    )
 
 
 def schedule(
@@ -209,10 +310,12 @@ def queue(
     """Schedule the post into the next free slot of its campaign, per channel.
 
     A slot is taken on a channel when a delivery of the same campaign (not cancelled) is
-    already due on that channel at that instant.
+    already due on that channel at that instant. Every channel must be configured and able
+    to publish before any slot is looked for.
     """
     from posts import slots
 
+    require_publishing(channel_names, channels)
     campaign = session.get(Campaign, post.campaign_id)
     if not campaign.slots:
         raise UserError(

@@ -1,15 +1,27 @@
-"""Read views of posts for output: one post as data, a page of posts, its last rejection."""
+"""Read views for output: one post as data, a page of posts, its last rejection, and
+deliveries with their campaign (a listing, a calendar).
+
+A delivery is shown in its campaign's zone; a notification to the team has no post and no
+campaign, so it is shown in UTC.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, func, select
 
+from posts.deliveries import delivery_dict, list_deliveries, texts_of
 from posts.errors import UserError
-from posts.models import Approval, Campaign, Post, PostState, Revision
+from posts.models import Approval, Campaign, Delivery, Post, PostState, Revision
 from posts.policy import ApprovalPolicy
 from posts.revisions import approvers_of, current_revision
+from posts.times import wall_clock
+
+#: a delivery with its campaign's slug and time zone (None for a notification)
+WithCampaign = tuple[Delivery, str | None, str | None]
 
 
 def latest_rejection(session: Session, post: Post) -> dict[str, Any] | None:
@@ -104,3 +116,54 @@ def list_posts(
         for post, slug, text, content_hash in session.exec(query)
     ]
     return rows, total
+
+
+def with_campaign(session: Session, delivery: Delivery) -> tuple[Delivery, str | None, str]:
+    """A delivery with its campaign's slug and zone (a notification has neither: UTC)."""
+    if delivery.post_id is None:
+        return delivery, None, "UTC"
+    campaign = session.get(Campaign, session.get(Post, delivery.post_id).campaign_id)
+    return delivery, campaign.slug, campaign.tz
+
+
+def delivery_zone(session: Session, delivery: Delivery) -> str:
+    """The zone a time typed for this delivery is read in: its campaign's, else UTC."""
+    return with_campaign(session, delivery)[2]
+
+
+def delivery_rows(rows: Iterable[WithCampaign]) -> list[dict[str, Any]]:
+    """Deliveries as dicts; ``due_local`` shows the campaign's wall time for people."""
+    out = []
+    for delivery, slug, tz in rows:
+        data = delivery_dict(delivery, slug)
+        data["due_local"] = wall_clock(delivery.due, tz or "UTC")
+        out.append(data)
+    return out
+
+
+def shown(session: Session, deliveries: Iterable[Delivery]) -> list[dict[str, Any]]:
+    """The rows of deliveries a command just created or changed (:func:`delivery_rows`)."""
+    return delivery_rows(with_campaign(session, d) for d in deliveries)
+
+
+def list_delivery_rows(
+    session: Session, *, state: str | None, post_id: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """Deliveries newest due first, notifications included (:func:`delivery_rows`)."""
+    return delivery_rows(list_deliveries(session, state=state, post_id=post_id, limit=limit))
+
+
+def calendar(session: Session, *, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Every post's delivery due from ``start`` up to ``end``, in time order, with its text.
+
+    Notifications to the team are left out: they are not part of the campaign's plan.
+    """
+    if end <= start:
+        raise UserError("--to must be after --from")
+    rows = delivery_rows(
+        list_deliveries(session, start=start, end=end, newest_first=False, notices=False)
+    )
+    texts = texts_of(session, [r["post"] for r in rows])
+    for row in rows:
+        row["text"] = texts.get(row["post"], "")
+    return rows

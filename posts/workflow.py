@@ -255,11 +255,10 @@ def submit_post(
     _transition(session, actor, now, post, PostState.submitted, "post.submit")
     campaign = session.get(Campaign, post.campaign_id)
     words = " ".join(current_revision(session, post).text.split())
-    notices.notify(
+    notices.approval_requested(
         session,
         now,
         notify,
-        "approval_requested",
         f"Post {post.id} ({campaign.slug}) by {actor.name} awaits approval:"
         f' "{words[:100]}". See what goes out: signpost post preview {post.id}; then'
         f" signpost post approve {post.id} --revision {post.revision}",

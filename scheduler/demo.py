@@ -4,6 +4,9 @@ It writes its own config (alice writes, bob approves; the actor override lets on
 play both) into a temporary folder, starts a loopback webhook receiver that verifies every
 signature, drives the real CLI in-process (printing each command as a user would type it),
 then runs the real daemon until every delivery has ended, with a progress bar.
+
+The ``demo`` command hands this module the CLI's app to drive (:func:`run`), so the demo
+never imports ``scheduler.cli``: the CLI imports the demo, not the other way round.
 """
 
 from __future__ import annotations
@@ -15,48 +18,19 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from scheduler.configfile import TEAM, ConfigFile
 from scheduler.output import message
 
 SECRET_ENV = "SIGNPOST_DEMO_WEBHOOK_SECRET"
 DEADLINE_S = 25.0
-
-DEMO_CONFIG = """\
-[database]
-url = "sqlite:///signpost.db"
-
-[daemon]
-sync_interval = 0.2
-health = "127.0.0.1:0"
-
-[security]
-allow_actor_override = true   # the demo plays alice and bob from one terminal
-
-[users.alice]
-roles = ["author"]
-
-[users.bob]
-roles = ["approver"]
-
-[users.carol]
-roles = ["author", "approver", "admin"]
-
-[channels.newsroom]
-type = "webhook"
-url = "{hook}"
-token_env = "{secret_env}"
-
-[channels.website]
-type = "feed"
-path = "public/stop-it-now.atom"
-feed_id = "tag:signpost.example,2026:stop-it-now"
-title = "Stop It Now - West Yorkshire"
-self_url = "https://www.example.org/stop-it-now.atom"
-author = "West Yorkshire Police and the Lucy Faithfull Foundation"
-"""
+#: the demo's cast: alice writes, bob approves, carol sets things up
+CAST = {**TEAM, "carol": ["author", "approver", "admin"]}
 
 HELP_POST = (
     "Worried about your own thoughts or what you look at online? Viewing sexual images of"
@@ -106,23 +80,43 @@ class Receiver:
         self.server.server_close()
 
 
-def run(*, keep: bool) -> int:
-    """Run the demo story; return the exit code (0 when every step did what it should)."""
+def demo_config(hook: str) -> ConfigFile:
+    """The demo's config: its database in the folder, a signed webhook to ``hook`` and an
+    Atom feed, a daemon that looks for work five times a second."""
+    return (
+        ConfigFile("sqlite:///signpost.db", users=CAST)
+        .with_daemon(sync_interval=0.2, health="127.0.0.1:0")
+        .with_channel("newsroom", "webhook", url=hook, token_env=SECRET_ENV)
+        .with_channel(
+            "website",
+            "feed",
+            path="public/stop-it-now.atom",
+            feed_id="tag:signpost.example,2026:stop-it-now",
+            title="Stop It Now - West Yorkshire",
+            self_url="https://www.example.org/stop-it-now.atom",
+            author="West Yorkshire Police and the Lucy Faithfull Foundation",
+        )
+    )
+
+
+def run(cli: Callable[..., Any], *, keep: bool) -> int:
+    """Run the demo story; return the exit code (0 when every step did what it should).
+
+    ``cli`` is the ``signpost`` Typer app, called in-process as ``cli(args, ...)``.
+    """
     folder = Path(tempfile.mkdtemp(prefix="signpost-demo-"))
     (folder / "public").mkdir()
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     saved = {k: os.environ.get(k) for k in ("SIGNPOST_ACTOR", SECRET_ENV)}
     os.environ[SECRET_ENV] = secret
     receiver = Receiver(secret)
-    config = folder / "config.toml"
-    config.write_text(
-        DEMO_CONFIG.format(hook=receiver.url, secret_env=SECRET_ENV), encoding="utf-8"
-    )
+    config = demo_config(receiver.url).write(folder / "config.toml")
+    signpost = _Signpost(cli, config)
     started = time.monotonic()
     try:
-        _story(config)
+        _story(signpost)
         _publish(config)
-        _report(config, folder, receiver, time.monotonic() - started, keep=keep)
+        _report(signpost, folder, receiver, time.monotonic() - started, keep=keep)
     except _DemoFailed as exc:
         message(f"demo failed: {exc}")
         return 1
@@ -143,22 +137,30 @@ def run(*, keep: bool) -> int:
     return 0
 
 
-def _signpost(config: Path, actor: str, *args: str, expect: int = 0, quiet: bool = False) -> None:
-    from scheduler.cli import app
+@dataclass(frozen=True)
+class _Signpost:
+    """Runs one ``signpost`` command in-process as ``actor``, as a user would type it."""
 
-    if not quiet:
-        message(f"\n[{actor}] $ signpost {' '.join(_quote(a) for a in args)}")
-    os.environ["SIGNPOST_ACTOR"] = actor
-    code = app(["--config", str(config), *args], prog_name="signpost", standalone_mode=False)
-    if (code or 0) != expect:
-        raise _DemoFailed(f"'signpost {' '.join(args[:2])}' exited {code or 0}, expected {expect}")
+    cli: Callable[..., Any]
+    config: Path
+
+    def __call__(self, actor: str, *args: str, expect: int = 0, quiet: bool = False) -> None:
+        if not quiet:
+            message(f"\n[{actor}] $ signpost {' '.join(_quote(a) for a in args)}")
+        os.environ["SIGNPOST_ACTOR"] = actor
+        code = self.cli(
+            ["--config", str(self.config), *args], prog_name="signpost", standalone_mode=False
+        )
+        if (code or 0) != expect:
+            raise _DemoFailed(
+                f"'signpost {' '.join(args[:2])}' exited {code or 0}, expected {expect}"
+            )
 
 
-def _story(config: Path) -> None:
-    message(f"Signpost demo in {config.parent}")
-    _signpost(config, "carol", "init")
-    _signpost(
-        config,
+def _story(signpost: _Signpost) -> None:
+    message(f"Signpost demo in {signpost.config.parent}")
+    signpost("carol", "init")
+    signpost(
         "carol",
         "campaign",
         "add",
@@ -177,8 +179,7 @@ def _story(config: Path) -> None:
         "stopitnow.org.uk",
     )
     for text in (HELP_POST, CHAT_POST):
-        _signpost(
-            config,
+        signpost(
             "alice",
             "post",
             "add",
@@ -192,13 +193,12 @@ def _story(config: Path) -> None:
             "https://www.stopitnow.org.uk/",
         )
     for post in ("1", "2"):
-        _signpost(config, "alice", "post", "submit", post)
+        signpost("alice", "post", "submit", post)
     message("\nThe approver sees exactly what each channel will receive, tagged link included.")
-    _signpost(config, "bob", "post", "preview", "1")
+    signpost("bob", "post", "preview", "1")
     message("\nFour-eyes: alice wrote the posts (and is no approver), so she may not approve them.")
-    _signpost(config, "alice", "post", "approve", "1", "--revision", "1", expect=3)
-    _signpost(
-        config,
+    signpost("alice", "post", "approve", "1", "--revision", "1", expect=3)
+    signpost(
         "bob",
         "post",
         "approve",
@@ -208,22 +208,20 @@ def _story(config: Path) -> None:
         "--comment",
         "Wording agreed with the charity",
     )
-    _signpost(config, "alice", "post", "schedule", "1", "--at", "+3s")
+    signpost("alice", "post", "schedule", "1", "--at", "+3s")
     message("\nA slip: scheduling the same post again would send it twice, so it is refused.")
-    _signpost(config, "alice", "post", "schedule", "1", "--at", "+4s", expect=1)
+    signpost("alice", "post", "schedule", "1", "--at", "+4s", expect=1)
     message("\nScheduled before approval: the web chat post is held until bob signs it off.")
-    _signpost(config, "alice", "post", "schedule", "2", "--at", "+5s", "--expires", "+1h")
-    _signpost(config, "bob", "post", "approve", "2", "--revision", "1")
+    signpost("alice", "post", "schedule", "2", "--at", "+5s", "--expires", "+1h")
+    signpost("bob", "post", "approve", "2", "--revision", "1")
 
 
 def _publish(config: Path) -> None:
     """Run the real daemon until every delivery has ended, showing progress."""
     import httpx
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-    from sqlmodel import func, select
 
-    from posts.holds import ENDED
-    from posts.models import Delivery
+    from posts.status import delivery_progress
     from scheduler.daemon import Daemon, daemon_id
     from scheduler.workspace import Workspace, make_engine
 
@@ -249,12 +247,7 @@ def _publish(config: Path) -> None:
                 task = progress.add_task("publish", total=None)
                 while time.monotonic() < deadline:
                     with ws.store.read() as session:
-                        total = session.exec(select(func.count()).select_from(Delivery)).one()
-                        ended = session.exec(
-                            select(func.count())
-                            .select_from(Delivery)
-                            .where(Delivery.state.in_(ENDED))
-                        ).one()
+                        ended, total = delivery_progress(session)
                     progress.update(task, total=total, completed=ended)
                     if total and ended == total:
                         break
@@ -269,8 +262,10 @@ def _publish(config: Path) -> None:
         raise _DemoFailed(f"not every delivery ended within {DEADLINE_S:.0f} s")
 
 
-def _report(config: Path, folder: Path, receiver: Receiver, elapsed: float, *, keep: bool) -> None:
-    _signpost(config, "bob", "deliveries", "list")
+def _report(
+    signpost: _Signpost, folder: Path, receiver: Receiver, elapsed: float, *, keep: bool
+) -> None:
+    signpost("bob", "deliveries", "list")
     feed = folder / "public" / "stop-it-now.atom"
     where = (
         f"is at {feed}"
@@ -284,7 +279,7 @@ def _report(config: Path, folder: Path, receiver: Receiver, elapsed: float, *, k
     )
     for key, event in receiver.events.items():
         message(f"  {key}: post {event['data']['post']}: {event['data']['text'][:60]}...")
-    _signpost(config, "bob", "audit", "verify")
+    signpost("bob", "audit", "verify")
     if receiver.rejected or len(receiver.events) != 2:
         raise _DemoFailed(f"expected 2 verified webhook events, got {len(receiver.events)}")
     message(
