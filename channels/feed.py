@@ -73,16 +73,22 @@ class FeedChannel(Adapter):
         return f"{self.path} is writable ({len(self._read_entries())} entries now)"
 
     @contextmanager
-    def _locked(self) -> Iterator[None]:
-        """Hold an exclusive lock on ``<path>.lock`` so daemons rewrite the feed one at a time."""
+    def _writable(self) -> Iterator[None]:
+        """A missing or read-only folder as the permanent error a person can act on."""
         try:
-            lock = open(f"{self.path}.lock", "a")
+            yield
         except FileNotFoundError:
             raise PermanentError(f"{self.name}: folder {self.path.parent} does not exist") from None
         except PermissionError as exc:
             raise PermanentError(
                 f"{self.name}: cannot write {self.path} ({exc.strerror})"
             ) from None
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold an exclusive lock on ``<path>.lock`` so daemons rewrite the feed one at a time."""
+        with self._writable():
+            lock = open(f"{self.path}.lock", "a")
         with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
@@ -146,14 +152,8 @@ class FeedChannel(Adapter):
             if item["link"]:
                 entry.link(href=item["link"], rel="alternate")
         data = feed.atom_str(pretty=True)
-        try:
+        with self._writable():
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        except FileNotFoundError:
-            raise PermanentError(f"{self.name}: folder {self.path.parent} does not exist") from None
-        except PermissionError as exc:
-            raise PermanentError(
-                f"{self.name}: cannot write {self.path} ({exc.strerror})"
-            ) from None
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
