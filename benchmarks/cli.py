@@ -12,11 +12,13 @@ better than raw seconds do, so every figure is printed next to its baseline:
 
 Every command runs as a subprocess, as a user would run it, and each figure is the median
 of ``--repeat`` runs, taken in rounds that alternate a command with its baselines. The
-workspace lives in a temporary folder that is removed afterwards: ``signpost init`` and
-``signpost campaign add`` through the CLI, then posts, revisions and a valid audit chain
-(continuing the two events the CLI wrote) bulk-inserted with sqlite3, and checked through
-the CLI before anything is timed. This is a script, not a test: it reports, and exits 0
-whether or not a goal is met (docs/benchmarks.md).
+workspace lives in a temporary folder that is removed afterwards: the tests' config,
+``signpost init`` through the CLI, the campaign and the first post through
+``posts.workflow``; then the other posts, their revisions and a valid audit chain
+(continuing the events written so far) inserted in bulk through SQLAlchemy Core on the
+models' tables (benchmarks/workspace.py), and checked through the CLI before anything is
+timed. This is a script, not a test: it reports, and exits 0 whether or not a goal is met
+(docs/benchmarks.md).
 
     .venv/bin/python benchmarks/cli.py [--posts 100000] [--events 100000] [--repeat 10]
 """
@@ -28,79 +30,43 @@ import json
 import os
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from posts.audit import event_hash, verify
-from posts.canonical import canonical_json
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks.*, tests.*
+
+from sqlmodel import Session
+
+from benchmarks.report import report_goals, report_ratios
+from benchmarks.workspace import (
+    HELPLINE,
+    SIGNPOST,
+    Event,
+    actor_of,
+    append_events,
+    campaign_id,
+    checkpoint,
+    clean_env,
+    create,
+    insert,
+    row_of,
+    run,
+)
+from posts import audit, workflow
+from posts.audit import verify
+from posts.models import Post, Revision
 from posts.rules import Content
+from tests.conftest import team_config
 
 PYTHON = sys.executable
-SIGNPOST = str(Path(sys.executable).with_name("signpost"))
 PAGE = 50
-CAMPAIGN = "stop-it-now"
-HELPLINE = "0808 1000 900"
-#: Synthetic posts and events are dated from here, one minute apart (no wall clock needed).
-EPOCH = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 STATES = ("published", "published", "published", "approved", "submitted", "draft", "cancelled")
 AUTHORS = ("alice", "carol")
-
-#: The shape of tests/conftest.py's CONFIG: four users, five channels, actor override on.
-CONFIG = """\
-[database]
-url = "sqlite:///signpost.db"
-
-[security]
-allow_actor_override = true
-
-[approval]
-required = 1
-roles = ["approver"]
-
-[users.alice]
-roles = ["author"]
-
-[users.bob]
-roles = ["approver"]
-
-[users.carol]
-roles = ["author", "approver", "admin"]
-
-[users.dave]
-roles = ["approver"]
-
-[channels.newsroom]
-type = "webhook"
-url = "http://127.0.0.1:9/hook"
-token_env = "SIGNPOST_BENCH_WEBHOOK_SECRET"
-
-[channels.mastodon]
-type = "mastodon"
-url = "https://mastodon.example"
-token_env = "SIGNPOST_BENCH_MASTODON_TOKEN"
-
-[channels.bluesky]
-type = "bluesky"
-url = "https://bsky.example"
-handle = "stopitnow.test"
-token_env = "SIGNPOST_BENCH_BLUESKY_PASSWORD"
-
-[channels.x]
-type = "x"
-username = "stopitnow"
-token_env = "SIGNPOST_BENCH_X_TOKEN"
-
-[channels.telegram]
-type = "telegram"
-chat = "@stopitnow"
-token_env = "SIGNPOST_BENCH_TELEGRAM_TOKEN"
-"""
 
 #: The page ``signpost post list`` shows, as one raw query (the baseline's work).
 PAGE_QUERY = f"""
@@ -131,19 +97,9 @@ class Timing:
         return statistics.median(self.seconds)
 
 
-def clean_env() -> dict[str, str]:
+def carol_env() -> dict[str, str]:
     """The environment without any Signpost variable, acting as carol (every role)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNPOST_")}
-    env["SIGNPOST_ACTOR"] = "carol"
-    return env
-
-
-def run(argv: Sequence[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run a command to completion; stop the benchmark if it fails."""
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        sys.exit(f"benchmark: {' '.join(argv)} exited {done.returncode}\n{done.stderr[-2000:]}")
-    return done
+    return clean_env(SIGNPOST_ACTOR="carol")
 
 
 def timed(
@@ -172,11 +128,6 @@ def python_code(code: str) -> list[str]:
 # --- building the workspace -----------------------------------------------------------------
 
 
-def sqlite_time(moment: datetime) -> str:
-    """A UTC time as SQLAlchemy stores a DateTime column in SQLite."""
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-
-
 def post_text(n: int) -> str:
     """A plausible post, different for every ``n``."""
     return (
@@ -185,33 +136,34 @@ def post_text(n: int) -> str:
     )
 
 
+def link_of(n: int) -> str | None:
+    return "https://www.stopitnow.org.uk/" if n % 3 == 0 else None
+
+
 def build_workspace(folder: Path, posts: int, events: int, env: dict[str, str]) -> Path:
-    """A config and a database made by the CLI, then ``posts`` posts and ``events`` events."""
-    config = folder / "config.toml"
-    config.write_text(CONFIG, encoding="utf-8")
-    run([SIGNPOST, "--config", str(config), "init"], env)
-    add = ["campaign", "add", CAMPAIGN, "--name", "Stop It Now", "--must-include", HELPLINE]
-    run([SIGNPOST, "--config", str(config), *add], env)
-    conn = sqlite3.connect(folder / "signpost.db")
-    try:
-        (campaign_id,) = conn.execute(
-            "SELECT id FROM campaign WHERE slug = ?", (CAMPAIGN,)
-        ).fetchone()
-        head_seq, head_time, head_hash = conn.execute(
-            "SELECT seq, time, hash FROM audit_event ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
-        start = datetime.fromisoformat(head_time) + timedelta(seconds=1)
-        written = insert_posts(conn, campaign_id, posts, start)
-        conn.executemany(
-            "INSERT INTO audit_event (seq, time, actor, action, subject, details, prev_hash, hash)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            chain(written, head_seq, head_hash, events - head_seq, start),
+    """The tests' config and a database made by the CLI, the campaign and post 1 through
+    ``posts.workflow``, then the other posts in bulk and audit events up to ``events``."""
+    ws = create(folder, team_config("sqlite:///signpost.db"), env, "carol")
+    start = ws.clock.now()
+    with ws.store.transaction() as session:
+        workflow.add_post(
+            session,
+            actor_of(ws, AUTHORS[1]),
+            start,
+            campaign=workflow.get_campaign(session, "stop-it-now"),
+            content=Content(text=post_text(1), link=link_of(1)),
+            channels=ws.settings.channels,
         )
-        conn.commit()
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        conn.close()
-    return config
+    with ws.store.transaction() as session:
+        # each bulk post.add has the details workflow.add_post recorded for post 1
+        (first,) = audit.events(session, limit=1)
+        added = json.loads(first.details)
+        post_1 = Written(1, first.actor, added["content_hash"], added["text"], added["link"])
+        written = [post_1, *insert_posts(session, campaign_id(session), posts, start)]
+        append_events(session, chain(written, added, events - first.seq, start))
+    checkpoint(ws)
+    ws.store.close()
+    return ws.settings.path
 
 
 @dataclass(frozen=True)
@@ -225,85 +177,67 @@ class Written:
     link: str | None
 
 
-def insert_posts(
-    conn: sqlite3.Connection, campaign_id: int, count: int, start: datetime
-) -> list[Written]:
-    """``count`` posts in mixed states; every tenth was edited once, so it has two revisions."""
-    post_rows, revision_rows, written = [], [], []
-    for n in range(1, count + 1):
-        author = AUTHORS[n % len(AUTHORS)]
-        link = "https://www.stopitnow.org.uk/" if n % 3 == 0 else None
-        created = start + timedelta(seconds=n)
-        numbers = (1, 2) if n % 10 == 0 else (1,)
+def insert_posts(session: Session, campaign: int, count: int, start: datetime) -> list[Written]:
+    """Posts 2 to ``count`` in mixed states, each row built from the model; every tenth was
+    edited once, so it has two revisions."""
+    post_base = row_of(Post(campaign_id=campaign, author="", created=start, updated=start))
+    numbers_of = {n: (1, 2) if n % 10 == 0 else (1,) for n in range(2, count + 1)}
+    post_rows = [
+        {
+            **post_base,
+            "author": AUTHORS[n % len(AUTHORS)],
+            "revision": numbers[-1],
+            "state": STATES[n % len(STATES)],
+            "created": start + timedelta(seconds=n),
+            "updated": start + timedelta(seconds=n, hours=1),
+        }
+        for n, numbers in numbers_of.items()
+    ]
+    ids = insert(session, Post, post_rows)
+    revision_base = row_of(
+        Revision(post_id=0, number=1, author="", text="", content_hash="", created=start)
+    )
+    revision_rows, written = [], []
+    for post_id, (n, numbers), row in zip(ids, numbers_of.items(), post_rows, strict=True):
         for number in numbers:
             text = post_text(n) + (" (edited)" if number == 2 else "")
-            digest = Content(text=text, variants={}, link=link, media=()).content_hash()
+            digest = Content(text=text, link=link_of(n)).content_hash()
             if number == 1:
-                written.append(Written(n, author, digest, text, link))
+                written.append(Written(post_id, row["author"], digest, text, link_of(n)))
             revision_rows.append(
-                (
-                    n,
-                    number,
-                    author,
-                    text,
-                    "{}",
-                    link,
-                    "[]",
-                    digest,
-                    sqlite_time(created),
-                )
+                {
+                    **revision_base,
+                    "post_id": post_id,
+                    "number": number,
+                    "author": row["author"],
+                    "text": text,
+                    "link": link_of(n),
+                    "content_hash": digest,
+                    "created": row["created"],
+                }
             )
-        post_rows.append(
-            (
-                n,
-                campaign_id,
-                author,
-                numbers[-1],
-                STATES[n % len(STATES)],
-                sqlite_time(created),
-                sqlite_time(created + timedelta(hours=1)),
-            )
-        )
-    conn.executemany(
-        "INSERT INTO post (id, campaign_id, author, revision, state, created, updated)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        post_rows,
-    )
-    conn.executemany(
-        "INSERT INTO revision (post_id, number, author, text, variants, link, media, content_hash,"
-        " created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        revision_rows,
-    )
+    insert(session, Revision, revision_rows)
     return written
 
 
-def chain(
-    written: Sequence[Written], head_seq: int, head_hash: str, count: int, start: datetime
-) -> Iterator[tuple[int, str, str, str, str, str, str, str]]:
-    """``count`` valid events after the head: each post's ``post.add``, then state changes."""
-    prev = head_hash
+def chain(written: Sequence[Written], added: dict, count: int, start: datetime) -> Iterator[Event]:
+    """``count`` events: the ``post.add`` of each post but the first (``added``, the first
+    one's details, with its words), then state changes of every post in turn."""
     for i in range(count):
-        post = written[i % len(written)]
-        seq = head_seq + 1 + i
-        when = (start + timedelta(seconds=i)).isoformat(timespec="microseconds")
-        if i < len(written):
-            action, actor = "post.add", post.author
+        when = start + timedelta(seconds=1 + i)
+        if i < len(written) - 1:
+            post = written[i + 1]
             details = {
-                "campaign": CAMPAIGN,
-                "revision": 1,
+                **added,
                 "content_hash": post.content_hash,
                 "text": post.text,
-                "variants": {},
                 "link": post.link,
-                "media": [],
             }
+            yield Event(when, post.author, "post.add", f"post:{post.post_id}", details)
         else:
-            action, actor = "post.submit", post.author
+            post = written[i % len(written)]
             details = {"from": "draft", "to": "submitted"}
-        subject = f"post:{post.post_id}"
-        digest = event_hash(prev, seq, when, actor, action, subject, details)
-        yield seq, when, actor, action, subject, canonical_json(details).decode(), prev, digest
-        prev = digest
+            yield Event(when, post.author, "post.submit", f"post:{post.post_id}", details)
 
 
 # --- measuring ------------------------------------------------------------------------------
@@ -360,14 +294,8 @@ def report(
             f"{t.label:<{width}}  {seconds(t.median)}  {seconds(min(t.seconds))}"
             f"  {seconds(max(t.seconds))}"
         )
-    width = max(len(label) for label, _ in ratios)
-    print("\nratio (medians)")
-    for label, ratio in ratios:
-        print(f"{label:<{width}}  {ratio:6.1f}x")
-    width = max(len(goal) for goal, _, _ in goals)
-    print(f"\n{'goal':<{width}}  {'measured':>10}  met")
-    for goal, measured, met in goals:
-        print(f"{goal:<{width}}  {measured:>10}  {'yes' if met else 'NO'}")
+    report_ratios(ratios, "ratio (medians)", digits=1)
+    report_goals(goals)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -378,9 +306,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.posts < 1 or args.events < 3 or args.repeat < 1:
         parser.error(
-            "need --posts >= 1, --events >= 3 (init and the campaign write two) and --repeat >= 1"
+            "need --posts >= 1, --events >= 3 (init, the campaign and the first post write"
+            " three) and --repeat >= 1"
         )
-    env = clean_env()
+    env = carol_env()
     print(
         f"signpost CLI benchmark: {args.posts:,} posts, {args.events:,} audit events,"
         f" median of {args.repeat} runs; Python {sys.version.split()[0]}, {os.cpu_count()} CPUs"

@@ -16,67 +16,75 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from scheduler.cli import app
+from scheduler.configfile import ConfigFile
 from tests.database import TestDatabase, drop_postgres, postgres_database, sqlite_database
 
 pytest_plugins = ["tests.peers"]
 
 HELPLINE = "0808 1000 900"
+#: ``signpost`` arguments that add the campaign most tests use, its helpline a must
+ADD_CAMPAIGN = (
+    "campaign",
+    "add",
+    "stop-it-now",
+    "--name",
+    "Stop It Now",
+    "--must-include",
+    HELPLINE,
+)
 
-CONFIG = """\
-[database]
-url = "{database_url}"
+#: the test team: alice writes, bob and dave approve, carol holds every role
+TEAM = {
+    "alice": ["author"],
+    "bob": ["approver"],
+    "carol": ["author", "approver", "admin"],
+    "dave": ["approver"],
+}
 
-[security]
-allow_actor_override = true
 
-[approval]
-required = 1
-roles = ["approver"]
+def team_config(database_url: str) -> ConfigFile:
+    """The tests' config: the team above and six channels that nothing here sends to.
 
-[users.alice]
-roles = ["author"]
+    (Not named ``test_config``: pytest would collect it in every module that imports it.)
+    """
+    return (
+        ConfigFile(database_url, users=TEAM)
+        .with_channel(
+            "newsroom",
+            "webhook",
+            url="http://127.0.0.1:9/hook",
+            token_env="SIGNPOST_TEST_WEBHOOK_SECRET",
+        )
+        .with_channel(
+            "feed",
+            "feed",
+            path="feed.xml",
+            feed_id="tag:signpost.test,2026:feed",
+            title="Stop It Now test feed",
+        )
+        .with_channel(
+            "mastodon",
+            "mastodon",
+            url="https://mastodon.example",
+            token_env="SIGNPOST_TEST_MASTODON_TOKEN",
+        )
+        .with_channel(
+            "bluesky",
+            "bluesky",
+            url="https://bsky.example",
+            handle="stopitnow.test",
+            token_env="SIGNPOST_TEST_BLUESKY_PASSWORD",
+        )
+        .with_channel("x", "x", username="stopitnow", token_env="SIGNPOST_TEST_X_TOKEN")
+        .with_channel(
+            "telegram", "telegram", chat="@stopitnow", token_env="SIGNPOST_TEST_TELEGRAM_TOKEN"
+        )
+    )
 
-[users.bob]
-roles = ["approver"]
 
-[users.carol]
-roles = ["author", "approver", "admin"]
-
-[users.dave]
-roles = ["approver"]
-
-[channels.newsroom]
-type = "webhook"
-url = "http://127.0.0.1:9/hook"
-token_env = "SIGNPOST_TEST_WEBHOOK_SECRET"
-
-[channels.feed]
-type = "feed"
-path = "feed.xml"
-feed_id = "tag:signpost.test,2026:feed"
-title = "Stop It Now test feed"
-
-[channels.mastodon]
-type = "mastodon"
-url = "https://mastodon.example"
-token_env = "SIGNPOST_TEST_MASTODON_TOKEN"
-
-[channels.bluesky]
-type = "bluesky"
-url = "https://bsky.example"
-handle = "stopitnow.test"
-token_env = "SIGNPOST_TEST_BLUESKY_PASSWORD"
-
-[channels.x]
-type = "x"
-username = "stopitnow"
-token_env = "SIGNPOST_TEST_X_TOKEN"
-
-[channels.telegram]
-type = "telegram"
-chat = "@stopitnow"
-token_env = "SIGNPOST_TEST_TELEGRAM_TOKEN"
-"""
+#: Deprecated: the same config as TOML text with a ``{database_url}`` place-holder, for the
+#: modules that still fill it in by string replacement (build with team_config instead).
+CONFIG = team_config("{database_url}").text()
 
 
 @pytest.fixture(autouse=True)
@@ -125,9 +133,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestDat
 @pytest.fixture
 def config_file(tmp_path: Path, database: TestDatabase) -> Path:
     """A config with alice (author), bob and dave (approvers), carol (all three roles)."""
-    path = tmp_path / "config.toml"
-    path.write_text(CONFIG.replace("{database_url}", database.url), encoding="utf-8")
-    return path
+    return team_config(database.url).write(tmp_path / "config.toml")
 
 
 @pytest.fixture
@@ -172,13 +178,7 @@ def campaign(initialised: Signpost) -> str:
     """The stop-it-now campaign with the helpline rule, two forbidden terms, one domain."""
     result = initialised(
         "carol",
-        "campaign",
-        "add",
-        "stop-it-now",
-        "--name",
-        "Stop It Now",
-        "--must-include",
-        HELPLINE,
+        *ADD_CAMPAIGN,
         "--forbid",
         "kiddie porn",
         "--forbid",
@@ -206,6 +206,23 @@ def add_post(signpost: Signpost, text: str, *extra: str, actor: str = "alice") -
     )
     assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout)
+
+
+def error_line(result: Result, exit_code: int = 1) -> str:
+    """The one ``error: ...`` line a refused command printed, without the prefix."""
+    assert result.exit_code == exit_code, (result.stdout, result.stderr, result.exception)
+    assert isinstance(result.exception, SystemExit), f"not a clean exit: {result.exception!r}"
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: "), lines[0]
+    return lines[0].removeprefix("error: ")
+
+
+def where(db: TestDatabase) -> str:
+    """How messages name the database: the SQLite file, or the PostgreSQL URL."""
+    return str(db.path) if db.kind == "sqlite" else db.url
 
 
 def dump(database: TestDatabase) -> list[str]:

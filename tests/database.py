@@ -71,21 +71,31 @@ def sqlite_database(folder: Path) -> TestDatabase:
 def postgres_database(server_url: str) -> TestDatabase:
     """CREATE a fresh database on the test cluster; ``drop_postgres`` removes it."""
     name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(
-        f"{server_url}/postgres", isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
-    )
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
+    create_database(server_url, name)
     return TestDatabase(url=f"{server_url}/{name}", kind="postgresql")
 
 
 def drop_postgres(database: TestDatabase, server_url: str) -> None:
     database.close()
     name = database.url.rsplit("/", 1)[1]
+    _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def create_database(server_url: str, name: str, template: str | None = None) -> None:
+    """A new database on the server, empty or a copy of ``template`` (which no one may be
+    connected to); the benchmarks copy one workspace for each run this way."""
+    _admin(
+        server_url, f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
+    )
+
+
+def _admin(server_url: str, statement: str) -> None:
+    """One statement outside a transaction, as CREATE and DROP DATABASE need, on ``postgres``."""
     admin = sa.create_engine(
         f"{server_url}/postgres", isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
     )
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(statement))
+    finally:
+        admin.dispose()

@@ -6,9 +6,10 @@ when the test (or, for the session-scoped servers, the session) ends (see
 /work/shared/peers.md).
 
 - ``webhook_receiver``: a stdlib ``ThreadingHTTPServer`` that records every request as
-  ``(path, headers, body)`` and answers from a queue of scripted responses (200 when the
-  queue is empty), or drops the connection after reading a request, as a receiver that
-  crashed mid-request would.
+  ``(method, path, headers, body, arrived)`` and answers from a queue of scripted responses
+  (200 when the queue is empty), or drops the connection after reading a request, as a
+  receiver that crashed mid-request would. ``serve_webhooks()`` is the same outside pytest:
+  the delivery benchmark runs it in a process of its own.
 - ``smtp_server``: aiosmtpd with STARTTLS required and AUTH (``signpost`` / ``s3cret``), its
   certificate issued by a throwaway CA made with ``trustme``; ``ca_file`` is that CA's PEM.
   Recipients ending in ``@reject.test`` are refused with 550.
@@ -18,9 +19,11 @@ when the test (or, for the session-scoped servers, the session) ends (see
   ``.create_room()``, ``.messages()``.
 - ``bluesky_pds`` (session): an atproto PDS from ``.peers/atproto`` under Node 22; ``.url``,
   ``.create_account()``, ``.get_record()``, ``.list_records()``.
+- ``pg_cluster`` (session): a throwaway PostgreSQL cluster, ``throwaway_cluster()`` outside
+  pytest (the delivery benchmark's), and ``pg_server``, its base URL.
 
-The last two need ``.ci/run``'s installs in ``.peers/`` (``SIGNPOST_PEERS_DIR`` overrides):
-without them their tests are skipped, or fail when ``SIGNPOST_REQUIRE_PEERS=1``.
+Synapse and the PDS need ``.ci/run``'s installs in ``.peers/`` (``SIGNPOST_PEERS_DIR``
+overrides): without them their tests are skipped, or fail when ``SIGNPOST_REQUIRE_PEERS=1``.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -80,6 +84,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    arrived: float = 0.0  # time.time() once its headers were read
 
 
 @dataclass(frozen=True)
@@ -112,19 +117,31 @@ class WebhookReceiver:
         """Read the next request in full, then close the connection without answering."""
         self._script.append(Scripted(drop=True))
 
+    def received(self, clear: bool = False) -> list[Received]:
+        """The requests so far (and, with ``clear``, forget them)."""
+        with self._lock:
+            requests = list(self.requests)
+            if clear:
+                self.requests.clear()
+        return requests
+
     def _next(self, received: Received) -> Scripted:
         with self._lock:
             self.requests.append(received)
             return self._script.popleft() if self._script else Scripted(self.status)
 
 
-def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
+def _handler(receiver: WebhookReceiver, keep_alive: bool) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        # HTTP/1.0 closes the connection after each answer; 1.1 keeps it for the next one
+        protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
         def _serve(self) -> None:
+            arrived = time.time()
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             headers = {k.lower(): v for k, v in self.headers.items()}
-            answer = receiver._next(Received(self.command, self.path, headers, body))
+            answer = receiver._next(Received(self.command, self.path, headers, body, arrived))
             if answer.drop:
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -145,11 +162,25 @@ def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Listener(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 drops the rest of a burst of connections opened
+    # at once (8 workers): each dropped one is retried a second later, a stall in any timing
+    request_queue_size = 128
+
+
 @pytest.fixture
 def webhook_receiver() -> Iterator[WebhookReceiver]:
     """A real HTTP receiver on 127.0.0.1; ``.url`` is its base URL."""
+    with serve_webhooks() as receiver:
+        yield receiver
+
+
+@contextmanager
+def serve_webhooks(keep_alive: bool = False) -> Iterator[WebhookReceiver]:
+    """The receiver of ``webhook_receiver``, outside pytest too (benchmarks/receiver.py runs
+    it in a process of its own); ``keep_alive`` answers in HTTP/1.1 and keeps connections."""
     receiver = WebhookReceiver()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
+    server = _Listener(("127.0.0.1", 0), _handler(receiver, keep_alive))
     # A short poll interval: shutdown() waits for the loop to notice (0.5 s by default).
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
@@ -231,21 +262,14 @@ def smtp_certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
 @pytest.fixture
 def smtp_server(smtp_certificates: Certificates) -> Iterator[SmtpServer]:
     """SMTP submission with STARTTLS required and AUTH required (signpost / s3cret)."""
-    sink = Sink()
-    controller = Controller(
-        sink,
-        hostname="127.0.0.1",
-        port=free_port(),
+    with _smtp(
+        smtp_certificates,
+        "starttls",
         tls_context=smtp_certificates.server,
         require_starttls=True,
-        authenticator=sink.authenticate,
         auth_required=True,
-    )
-    controller.start()
-    try:
-        yield SmtpServer("127.0.0.1", controller.port, smtp_certificates.ca_file, sink, "starttls")
-    finally:
-        controller.stop()
+    ) as server:
+        yield server
 
 
 @pytest.fixture
@@ -256,18 +280,26 @@ def smtps_server(smtp_certificates: Certificates) -> Iterator[SmtpServer]:
     (the whole connection is TLS anyway); AUTH is not *required* because aiosmtpd warns
     about requiring AUTH without requiring TLS, and warnings are errors in this suite.
     """
+    with _smtp(
+        smtp_certificates, "tls", ssl_context=smtp_certificates.server, auth_require_tls=False
+    ) as server:
+        yield server
+
+
+@contextmanager
+def _smtp(certificates: Certificates, mode: str, **options: Any) -> Iterator[SmtpServer]:
+    """aiosmtpd on 127.0.0.1 with a :class:`Sink` checking AUTH, and ``options``."""
     sink = Sink()
     controller = Controller(
         sink,
         hostname="127.0.0.1",
         port=free_port(),
-        ssl_context=smtp_certificates.server,
         authenticator=sink.authenticate,
-        auth_require_tls=False,
+        **options,
     )
     controller.start()
     try:
-        yield SmtpServer("127.0.0.1", controller.port, smtp_certificates.ca_file, sink, "tls")
+        yield SmtpServer("127.0.0.1", controller.port, certificates.ca_file, sink, mode)
     finally:
         controller.stop()
 
@@ -303,6 +335,20 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@contextmanager
+def _scratch(prefix: str) -> Iterator[tuple[Path, list[subprocess.Popen[bytes]]]]:
+    """A temp folder, and a list for the processes started in it: all of them are stopped,
+    and the folder removed, at the end."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        yield tmp, started
+    finally:
+        for proc in started:
+            _stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
@@ -397,9 +443,7 @@ def synapse() -> Iterator[Synapse]:
     python = venv / "python"
     if not (venv / "synctl").exists():
         missing(f"Synapse ({venv / 'synctl'}); installed by .ci/run")
-    tmp = Path(tempfile.mkdtemp(prefix="signpost-synapse-"))
-    proc = None
-    try:
+    with _scratch("signpost-synapse-") as (tmp, started):
         port, cfg, log = free_port(), tmp / "homeserver.yaml", tmp / "stdout.log"
         cfg.write_text(SYNAPSE_YAML.format(d=tmp, port=port, secret=SYNAPSE_SECRET, rl=_RL))
         command = [str(python), "-m", "synapse.app.homeserver", "-c", str(cfg)]
@@ -408,12 +452,9 @@ def synapse() -> Iterator[Synapse]:
             pytest.fail(f"synapse --generate-keys failed:\n{keys.stderr[-3000:]}", pytrace=False)
         with log.open("wb") as out:
             proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=tmp)
+        started.append(proc)
         _wait_http(f"http://127.0.0.1:{port}/health", proc, 60, log)
         yield Synapse(f"http://127.0.0.1:{port}", SYNAPSE_SECRET)
-    finally:
-        if proc is not None:
-            _stop(proc)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # --- Bluesky: an atproto PDS (@atproto/dev-env) -----------------------------------------
@@ -474,15 +515,14 @@ def bluesky_pds() -> Iterator[BlueskyPds]:
         missing(f"@atproto/dev-env ({atproto / 'node_modules'}); installed by .ci/run")
     script = atproto / "start-pds.mjs"
     shutil.copyfile(PDS_RUNNER, script)
-    tmp = Path(tempfile.mkdtemp(prefix="signpost-pds-"))
-    proc = None
-    try:
+    with _scratch("signpost-pds-") as (tmp, started):
         out, log = tmp / "stdout.log", tmp / "stderr.log"
         env = {**os.environ, "TMPDIR": str(tmp)}
         with out.open("wb") as stdout, log.open("wb") as stderr:
             proc = subprocess.Popen(
                 [str(node), str(script)], cwd=atproto, stdout=stdout, stderr=stderr, env=env
             )
+        started.append(proc)
         deadline = time.monotonic() + 60
         while b"\n" not in out.read_bytes():
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -493,10 +533,6 @@ def bluesky_pds() -> Iterator[BlueskyPds]:
             url=ready["pds"].replace("localhost", "127.0.0.1"),
             plc_url=ready["plc"].replace("localhost", "127.0.0.1"),
         )
-    finally:
-        if proc is not None:
-            _stop(proc)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # --- PostgreSQL (peers.md §1) ----------------------------------------------------------------
@@ -539,13 +575,27 @@ class PgCluster:
     def stop(self, mode: str = "fast") -> None:
         self._run(f"{self.bindir}/pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
 
+    def processes(self) -> list[int]:
+        """The postmaster and its children (a backend per connection), while it runs."""
+        postmaster = int(Path(self.data, "postmaster.pid").read_text().split()[0])
+        return [postmaster, *children(postmaster)]
 
-def _pg_cluster() -> Iterator[PgCluster]:
+
+@contextmanager
+def throwaway_cluster(
+    on_missing: Callable[[str], NoReturn] = missing,
+) -> Iterator[PgCluster]:
+    """initdb and start a cluster on 127.0.0.1 with a free port, in a folder under /tmp; it is
+    always stopped and the folder removed at the end, on an exception (or Ctrl-C) too.
+
+    Without a PostgreSQL server installed, ``on_missing`` is called (tests skip; the
+    benchmarks, which share this recipe, exit with the message).
+    """
     import glob
 
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
     if not bins:
-        missing("PostgreSQL server (apt-get install -y postgresql)")
+        on_missing("PostgreSQL server (apt-get install -y postgresql)")
     bindir = os.path.dirname(bins[-1])
     tmp = tempfile.mkdtemp(prefix="signpost-pg-", dir="/tmp")
     as_postgres: list[str] = []
@@ -575,14 +625,28 @@ def _pg_cluster() -> Iterator[PgCluster]:
         try:
             cluster.stop("immediate")
         except subprocess.CalledProcessError:
-            pass
+            pass  # never started, or already stopped (a Ctrl-C reaches it too)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def children(parent: int) -> list[int]:
+    """The pids whose parent is ``parent`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text(encoding="ascii").rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            found.append(int(stat.parent.name))
+    return found
 
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[PgCluster]:
     """A PostgreSQL cluster of the test session's own (stop/start it to test outages)."""
-    yield from _pg_cluster()
+    with throwaway_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

@@ -6,19 +6,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlmodel import Session, func, select
-from typer.testing import Result
 
 from posts import audit, workflow
 from posts.errors import UserError
 from posts.models import AuditEvent, Campaign
 from posts.policy import Actor
 from posts.store import SCHEMA_REVISION, Store
-from tests.conftest import CONFIG, HELPLINE, Signpost, add_post, dump
+from tests.conftest import HELPLINE, Signpost, add_post, dump, error_line, team_config, where
 from tests.database import TestDatabase
 
 TEXT = f"Worried about your thoughts? Confidential help: {HELPLINE}"
@@ -26,28 +26,11 @@ CHANNELS = "bluesky, feed, mastodon, newsroom, telegram, x"
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 
-def error_line(result: Result, exit_code: int = 1) -> str:
-    """The one ``error: ...`` line a refused command printed, without the prefix."""
-    assert result.exit_code == exit_code, (result.stdout, result.stderr, result.exception)
-    assert isinstance(result.exception, SystemExit), f"not a clean exit: {result.exception!r}"
-    assert "Traceback" not in result.stderr
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("error: "), lines[0]
-    return lines[0].removeprefix("error: ")
-
-
 def has_no_tables(db: TestDatabase) -> bool:
     """Nothing was created: no SQLite file at all, or a database without a single table."""
     if db.path is not None and not db.path.exists():
         return True  # (looking inside would create the file)
     return db.tables() == []
-
-
-def where(db: TestDatabase) -> str:
-    """How messages name the database: the SQLite file, or the PostgreSQL URL."""
-    return str(db.path) if db.kind == "sqlite" else db.url
 
 
 @pytest.fixture
@@ -247,14 +230,7 @@ def strict_config(tmp_path: Path, database: TestDatabase) -> Path:
     """
     folder = tmp_path / "strict"
     folder.mkdir()
-    path = folder / "config.toml"
-    path.write_text(
-        CONFIG.replace("{database_url}", database.url).replace(
-            "allow_actor_override = true", "allow_actor_override = false"
-        ),
-        encoding="utf-8",
-    )
-    return path
+    return replace(team_config(database.url), actor_override=False).write(folder / "config.toml")
 
 
 def test_actor_override_refused_when_config_forbids_it(

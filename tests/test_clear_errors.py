@@ -19,9 +19,8 @@ from typer.testing import CliRunner, Result
 
 from posts.store import SCHEMA_REVISION
 from scheduler.cli import app
-from tests.conftest import CONFIG, Signpost, dump
+from tests.conftest import Signpost, dump, error_line, team_config, where
 from tests.database import TestDatabase, sqlite_database
-from tests.test_bad_input import error_line, where
 from tests.test_daemon import SECRET, TEXT, Receiver, Workspace, wait_until
 
 BUSY = "port already in use (is another daemon running?)"
@@ -106,9 +105,7 @@ def test_a_second_daemon_leaves_the_first_one_running(daemons: Workspace) -> Non
 
 def sqlite_config(folder: Path, db_file: Path) -> Path:
     """The test config pointing at ``db_file``, whatever engine the suite runs on."""
-    config = folder / "config.toml"
-    config.write_text(CONFIG.replace("{database_url}", f"sqlite:///{db_file}"), encoding="utf-8")
-    return config
+    return team_config(f"sqlite:///{db_file}").write(folder / "config.toml")
 
 
 def run(config: Path, *args: str) -> Result:

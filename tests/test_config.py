@@ -4,102 +4,93 @@ was expected; durations read as "90s", "15m", "2h"; relative paths are beside th
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import CliRunner
 
 from channels.registry import TYPES
 from posts.store import SCHEMA_REVISION
 from scheduler.cli import app
 from scheduler.config import load, parse_duration
-from tests.conftest import CONFIG as TEST_CONFIG
-from tests.conftest import Signpost
+from scheduler.configfile import ConfigFile
+from tests.conftest import Signpost, error_line, team_config
 
 # These tests are about reading the config file, not about the database: each writes its own
 # config with its own SQLite file beside it, whatever engine the suite runs on.
-CONFIG = TEST_CONFIG.replace("{database_url}", "sqlite:///signpost.db")
+CONFIG = team_config("sqlite:///signpost.db")
 
 runner = CliRunner()
 
 
-def error_line(result: Result, exit_code: int = 1) -> str:
-    """The one ``error: ...`` line a failed command printed, without the prefix."""
-    assert result.exit_code == exit_code, (result.stdout, result.stderr, result.exception)
-    assert isinstance(result.exception, SystemExit), f"not a clean exit: {result.exception!r}"
-    assert "Traceback" not in result.stderr
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("error: "), lines[0]
-    return lines[0].removeprefix("error: ")
-
-
-def write_config(folder: Path, text: str) -> Path:
+def write_config(folder: Path, config: ConfigFile | str) -> Path:
+    """``config`` as ``folder/config.toml``: built, or as text where the text is the point."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "config.toml"
-    path.write_text(text, encoding="utf-8")
+    path.write_text(config if isinstance(config, str) else config.text(), encoding="utf-8")
     return path
 
 
-# (what is wrong, TOML added to the valid test config, the message after "<path>: ")
-MISTAKES = [
+# (what is wrong, how the valid test config is changed, the message after "<path>: ")
+MISTAKES: list[tuple[str, Callable[[ConfigFile], ConfigFile], str]] = [
     (
         "unknown top-level key",
-        '[databse]\nurl = "sqlite:///x.db"\n',
+        lambda c: c.with_table("databse", url="sqlite:///x.db"),
         "unknown key 'databse' (known: approval, channels, daemon, database, defaults,"
         " notify, security, users)",
     ),
     (
         "unknown key in [daemon]",
-        '[daemon]\ngrase = "15m"\n',
+        lambda c: c.with_daemon(grase="15m"),
         "unknown key 'grase' in [daemon] (known: grace, health, lease, max_attempts,"
         " retry_base, send_deadline, sync_interval)",
     ),
     (
         "max_attempts is a word",
-        '[daemon]\nmax_attempts = "eight"\n',
+        lambda c: c.with_daemon(max_attempts="eight"),
         "[daemon] max_attempts: expected a whole number of at least 1, got 'eight'",
     ),
     (
         "max_attempts is zero",
-        "[daemon]\nmax_attempts = 0\n",
+        lambda c: c.with_daemon(max_attempts=0),
         "[daemon] max_attempts: expected a whole number of at least 1, got 0",
     ),
     (
         "sync_interval is a string",
-        '[daemon]\nsync_interval = "2"\n',
+        lambda c: c.with_daemon(sync_interval="2"),
         "[daemon] sync_interval: expected a number of seconds above zero, got '2'",
     ),
     (
         "grace is not a duration",
-        '[daemon]\ngrace = "15 minutes"\n',
+        lambda c: c.with_daemon(grace="15 minutes"),
         '[daemon] grace: expected a duration such as "90s", "15m" or "2h", got \'15 minutes\'',
     ),
     (
         "lease is a bare number",
-        "[daemon]\nlease = 60\n",
+        lambda c: c.with_daemon(lease=60),
         '[daemon] lease: expected a duration such as "90s", "15m" or "2h", got 60',
     ),
     (
         "unknown time zone",
-        '[defaults]\ntz = "Europe/Londn"\n',
+        lambda c: c.with_table("defaults", tz="Europe/Londn"),
         "[defaults] tz: expected an IANA time zone such as \"Europe/London\", got 'Europe/Londn'",
     ),
     (
         "unknown role",
-        '[users.eve]\nroles = ["author", "publisher"]\n',
+        lambda c: replace(c, users={**c.users, "eve": ["author", "publisher"]}),
         "[users.eve] roles: expected roles from admin, approver, author, got 'publisher'",
     ),
     (
         "unknown channel type",
-        '[channels.fax]\ntype = "fax"\nurl = "https://fax.example"\n',
+        lambda c: c.with_channel("fax", "fax", url="https://fax.example"),
         f"[channels.fax] type: expected one of {', '.join(TYPES)}, got 'fax'",
     ),
     (
         "key of another channel type",
-        '[channels.room]\ntype = "matrix"\nurl = "https://matrix.example"\nchat = "@x"\n',
+        lambda c: c.with_channel("room", "matrix", url="https://matrix.example", chat="@x"),
         "unknown key 'chat' in [channels.room] for type matrix"
         " (known: room, token_env, token_file, type, url)",
     ),
@@ -107,12 +98,15 @@ MISTAKES = [
 
 
 @pytest.mark.parametrize(
-    ("added", "expected"), [m[1:] for m in MISTAKES], ids=[m[0] for m in MISTAKES]
+    ("mistake", "expected"), [m[1:] for m in MISTAKES], ids=[m[0] for m in MISTAKES]
 )
 def test_config_mistake_is_one_line_naming_file_and_key(
-    signpost: Signpost, tmp_path: Path, added: str, expected: str
+    signpost: Signpost,
+    tmp_path: Path,
+    mistake: Callable[[ConfigFile], ConfigFile],
+    expected: str,
 ) -> None:
-    config = write_config(tmp_path / "etc", CONFIG + "\n" + added)
+    config = write_config(tmp_path / "etc", mistake(CONFIG))
 
     result = signpost("carol", "init", config=config)
 
@@ -123,9 +117,7 @@ def test_config_mistake_is_one_line_naming_file_and_key(
 def test_wrong_type_inside_a_table_the_config_already_has(
     signpost: Signpost, tmp_path: Path
 ) -> None:
-    config = write_config(
-        tmp_path, CONFIG.replace("allow_actor_override = true", 'allow_actor_override = "yes"')
-    )
+    config = write_config(tmp_path, replace(CONFIG, actor_override="yes"))  # type: ignore[arg-type]
 
     result = signpost("carol", "init", config=config)
 
@@ -155,7 +147,7 @@ def test_missing_config_file(signpost: Signpost, tmp_path: Path) -> None:
 def test_time_zone_that_is_a_zone_group_is_a_config_error(
     signpost: Signpost, tmp_path: Path
 ) -> None:
-    config = write_config(tmp_path, CONFIG + '\n[defaults]\ntz = "Europe"\n')
+    config = write_config(tmp_path, CONFIG.with_table("defaults", tz="Europe"))
 
     result = signpost("carol", "init", config=config)
 
@@ -183,7 +175,7 @@ def test_signpost_config_is_used_when_config_option_is_absent(tmp_path: Path) ->
 
 
 def test_signpost_config_mistakes_name_that_file(tmp_path: Path) -> None:
-    config = write_config(tmp_path / "etc", CONFIG + '\n[daemon]\ngrace = "soon"\n')
+    config = write_config(tmp_path / "etc", CONFIG.with_daemon(grace="soon"))
 
     result = runner.invoke(app, ["status"], env={"SIGNPOST_CONFIG": str(config)})
 
@@ -245,9 +237,14 @@ def test_parse_duration_refuses(text: str) -> None:
 def test_daemon_table_is_read_into_settings(tmp_path: Path) -> None:
     config = write_config(
         tmp_path,
-        CONFIG + '\n[daemon]\nsync_interval = 0.5\ngrace = "5m"\nhealth = "127.0.0.1:9999"\n'
-        'lease = "90s"\nmax_attempts = 3\nretry_base = "1h30m"\n'
-        '\n[defaults]\ntz = "America/New_York"\n',
+        CONFIG.with_daemon(
+            sync_interval=0.5,
+            grace="5m",
+            health="127.0.0.1:9999",
+            lease="90s",
+            max_attempts=3,
+            retry_base="1h30m",
+        ).with_table("defaults", tz="America/New_York"),
     )
 
     settings = load(config)
@@ -271,7 +268,7 @@ def test_daemon_table_is_read_into_settings(tmp_path: Path) -> None:
 def test_relative_sqlite_path_is_beside_the_config_file(
     signpost: Signpost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, where: str
 ) -> None:
-    config = write_config(tmp_path / "etc", CONFIG.replace("sqlite:///signpost.db", url))
+    config = write_config(tmp_path / "etc", replace(CONFIG, database_url=url))
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
@@ -287,8 +284,6 @@ def test_relative_sqlite_path_is_beside_the_config_file(
 
 def test_absolute_sqlite_path_is_kept(tmp_path: Path) -> None:
     db = tmp_path / "var" / "signpost.db"
-    config = write_config(
-        tmp_path / "etc", CONFIG.replace("sqlite:///signpost.db", f"sqlite:///{db}")
-    )
+    config = write_config(tmp_path / "etc", replace(CONFIG, database_url=f"sqlite:///{db}"))
 
     assert load(config).database_url == f"sqlite:///{db}"

@@ -25,12 +25,9 @@ from pathlib import Path
 import pytest
 
 from posts import deliveries, workflow
-from posts.policy import Actor
 from posts.revisions import SeenRevision
 from posts.rules import Content
-from posts.store import Store
 from scheduler.clock import SystemClock
-from scheduler.config import load
 from tests.database import TestDatabase
 from tests.fakes.server import Reply, Request
 from tests.fakes.slack import FakeSlack
@@ -43,35 +40,6 @@ SEED = 20_260_101
 #: first two or three runs and later kills hit an idle daemon; 0-150 ms keeps it busy, so
 #: 11-15 of the 20 kills leave claims in flight (the figures are recorded below).
 RECEIVER_DELAY = (0.0, 0.15)
-UNFINISHED = ("pending", "held", "sending", "retry_wait")
-
-
-def schedule_many(ws: Workspace, post_id: int, count: int) -> None:
-    """``count`` deliveries of one post to the hook, all due within a second (one transaction)."""
-    settings = load(ws.config)
-    store = Store(settings.database_url)
-    alice = Actor("alice", settings.roles_of("alice"))
-    try:
-        with store.transaction() as session:
-            post = workflow.get_post(session, post_id)
-            now = SystemClock().now()
-            deliveries.schedule(
-                session,
-                alice,
-                now,
-                post=post,
-                dues=[now + timedelta(milliseconds=500, microseconds=n) for n in range(count)],
-                expires=None,
-                channel_names=["hook"],
-                channels=settings.channels,
-                again=True,  # many deliveries of one post, on purpose
-            )
-    finally:
-        store.close()
-
-
-def states(ws: Workspace) -> Counter[str]:
-    return Counter(r["state"] for r in ws.rows("SELECT state FROM delivery"))
 
 
 def claims_of(ws: Workspace, pid: int) -> int:
@@ -91,7 +59,7 @@ def kill_repeatedly(ws: Workspace, kills: int, rng: random.Random) -> list[int]:
         daemon.wait_for(
             "a claim or nothing left to claim",
             lambda pid=daemon.proc.pid: (
-                claims_of(ws, pid) > 0 or not any(states(ws)[s] for s in ("pending", "retry_wait"))
+                claims_of(ws, pid) > 0 or not any(ws.states()[s] for s in ("pending", "retry_wait"))
             ),
         )
         time.sleep(rng.uniform(0.0, 0.3))
@@ -104,9 +72,7 @@ def settle(ws: Workspace) -> None:
     """A last daemon that lives: it takes over what the dead left and settles everything."""
     final = ws.start(log="daemon-final.log")
     final.wait_serving()
-    final.wait_for(
-        "every delivery to settle", lambda: not any(states(ws)[s] for s in UNFINISHED), timeout=60
-    )
+    final.wait_for("every delivery to settle", ws.settled, timeout=60)
     assert final.terminate() == 0
     assert "Traceback" not in final.output()
 
@@ -118,8 +84,8 @@ def test_sigkill_twenty_times_loses_and_duplicates_nothing(
     with Receiver(SECRET, delay=RECEIVER_DELAY, seed=SEED) as receiver:
         ws = Workspace.create(tmp_path, receiver, database)
         try:
-            schedule_many(ws, ws.approved_post(), DELIVERIES)
-            assert states(ws) == {"pending": DELIVERIES}
+            ws.schedule_many(ws.approved_post(), DELIVERIES)
+            assert ws.states() == {"pending": DELIVERIES}
 
             in_flight_at_kill = kill_repeatedly(ws, KILLS, rng)
             settle(ws)
@@ -168,9 +134,7 @@ def test_sigkill_twenty_times_loses_and_duplicates_nothing(
     assert figures["kills_with_claims_in_flight"] > 0
     assert figures["reconciled_after_lease_expiry"] > 0
 
-    verify = ws.cli("bob", "audit", "verify")
-    assert verify.exit_code == 0, verify.stderr
-    assert verify.stdout.startswith("audit log OK")
+    ws.verify_audit()
 
 
 # --- a channel that cannot deduplicate -----------------------------------------------------
@@ -180,13 +144,6 @@ def test_sigkill_twenty_times_loses_and_duplicates_nothing(
 SLACK_POSTS = 40
 SLACK_KILLS = 8
 SLACK_ENV = "TEST_SLACK_BOT_TOKEN"
-SLACK_CONFIG = """
-[channels.slack]
-type = "slack"
-url = "{url}"
-channel = "C0123456789"
-token_env = "{env}"
-"""
 
 
 class SlowSlack(FakeSlack):
@@ -207,52 +164,45 @@ class SlowSlack(FakeSlack):
 
 def with_slack(ws: Workspace, slack: FakeSlack) -> None:
     ws.secrets[SLACK_ENV] = slack.token
-    with ws.config.open("a", encoding="utf-8") as out:
-        out.write(SLACK_CONFIG.format(url=slack.api_url, env=SLACK_ENV))
+    ws.add_channel("slack", "slack", url=slack.api_url, channel="C0123456789", token_env=SLACK_ENV)
 
 
 def approved_posts(ws: Workspace, count: int, channel: str) -> None:
     """``count`` posts of distinct words, each approved and due on ``channel`` within a
     second, in one transaction through the project's own functions."""
-    settings = load(ws.config)
-    store = Store(settings.database_url)
-    alice = Actor("alice", settings.roles_of("alice"))
-    bob = Actor("bob", settings.roles_of("bob"))
-    try:
-        with store.transaction() as session:
-            now = SystemClock().now()
-            campaign = workflow.get_campaign(session, "helpline")
-            for n in range(count):
-                post = workflow.add_post(
-                    session,
-                    alice,
-                    now,
-                    campaign=campaign,
-                    content=Content(text=f"{TEXT} ({n + 1} of {count})"),
-                    channels=settings.channels,
-                )
-                workflow.submit_post(session, alice, now, post=post, channels=settings.channels)
-                workflow.approve_post(
-                    session,
-                    bob,
-                    now,
-                    post=post,
-                    policy=settings.approval,
-                    channels=settings.channels,
-                    seen=SeenRevision(1),
-                )
-                deliveries.schedule(
-                    session,
-                    alice,
-                    now,
-                    post=post,
-                    dues=[now + timedelta(milliseconds=500 + n)],
-                    expires=None,
-                    channel_names=[channel],
-                    channels=settings.channels,
-                )
-    finally:
-        store.close()
+    with ws.transaction() as (session, settings):
+        alice, bob = ws.actor(settings, "alice"), ws.actor(settings, "bob")
+        now = SystemClock().now()
+        campaign = workflow.get_campaign(session, "helpline")
+        for n in range(count):
+            post = workflow.add_post(
+                session,
+                alice,
+                now,
+                campaign=campaign,
+                content=Content(text=f"{TEXT} ({n + 1} of {count})"),
+                channels=settings.channels,
+            )
+            workflow.submit_post(session, alice, now, post=post, channels=settings.channels)
+            workflow.approve_post(
+                session,
+                bob,
+                now,
+                post=post,
+                policy=settings.approval,
+                channels=settings.channels,
+                seen=SeenRevision(1),
+            )
+            deliveries.schedule(
+                session,
+                alice,
+                now,
+                post=post,
+                dues=[now + timedelta(milliseconds=500 + n)],
+                expires=None,
+                channel_names=[channel],
+                channels=settings.channels,
+            )
 
 
 def test_sigkill_on_a_channel_that_cannot_deduplicate_posts_nothing_twice(
@@ -268,7 +218,7 @@ def test_sigkill_on_a_channel_that_cannot_deduplicate_posts_nothing_twice(
         with_slack(ws, slack)
         try:
             approved_posts(ws, SLACK_POSTS, "slack")
-            assert states(ws) == {"pending": SLACK_POSTS}
+            assert ws.states() == {"pending": SLACK_POSTS}
             in_flight_at_kill = kill_repeatedly(ws, SLACK_KILLS, rng)
             settle(ws)
         finally:
@@ -309,7 +259,7 @@ def test_sigkill_on_a_channel_that_cannot_deduplicate_posts_nothing_twice(
             assert row["last_error"], dict(row)
     assert figures["kills_with_claims_in_flight"] > 0
     assert figures["reconciled_after_lease_expiry"] > 0
-    assert ws.cli("bob", "audit", "verify").exit_code == 0
+    ws.verify_audit()
 
 
 def test_two_daemons_and_a_channel_slower_than_the_lease_make_one_post(
@@ -331,7 +281,7 @@ def test_two_daemons_and_a_channel_slower_than_the_lease_make_one_post(
                 daemon.wait_serving()
             approved_posts(ws, 1, "slack")
             daemons[0].wait_for(
-                "the delivery to settle", lambda: states(ws)["sent"] == 1, timeout=30
+                "the delivery to settle", lambda: ws.states()["sent"] == 1, timeout=30
             )
             time.sleep(3)  # past the lease: the other daemon would have taken it over by now
             for daemon in daemons:

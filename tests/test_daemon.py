@@ -5,7 +5,8 @@ verifies every signature it is sent.
 alice writes and schedules, bob approves, through the CLI in this process; the daemon is
 another process, so everything it learns comes from the database. Posts are due a second
 or two ahead and these tests wait for real time, always polling against a short deadline.
-The helpers here are shared with ``tests/test_crash.py``.
+The helpers here (the workspace, its config and the daemon process) are shared with
+``tests/test_crash.py``, ``tests/test_postgres.py`` and ``tests/test_clear_errors.py``.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,13 +34,20 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import sqlalchemy as sa
+from sqlmodel import Session
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 from typer.testing import CliRunner, Result
 
+from posts import deliveries, workflow
+from posts.policy import Actor
+from posts.store import Store
 from scheduler.cli import app
 from scheduler.clock import SystemClock
+from scheduler.config import Settings, load
+from scheduler.configfile import ConfigFile
 from tests.database import TestDatabase
+from tests.peers import free_port
 
 SIGNPOST = Path(sys.executable).parent / "signpost"
 SECRET_ENV = "SIGNPOST_TEST_HOOK_SECRET"
@@ -46,32 +55,20 @@ SECRET = "whsec_" + base64.b64encode(b"signpost daemon tests: 32 bytes!").decode
 TEXT = "Worried about what you look at online? Confidential help: 0808 1000 900."
 SERVING = "health and metrics on"  # the daemon's log line once it is up
 
-CONFIG = """\
-[database]
-url = "{database_url}"
+UNFINISHED = ("pending", "held", "sending", "retry_wait")  # delivery states not yet settled
 
-[security]
-allow_actor_override = true
 
-[daemon]
-sync_interval = 0.2
-lease = "2s"
-retry_base = "200ms"
-health = "{health}"
-
-[users.alice]
-roles = ["author"]
-
-[users.bob]
-roles = ["approver"]
-
-[channels.hook]
-type = "webhook"
-url = "{url}"
-token_env = "{secret_env}"
-"""
-
-T = TypeVar("T")
+def daemon_config(database_url: str, hook_url: str, **daemon: Any) -> ConfigFile:
+    """alice and bob, one webhook channel ``hook`` and a daemon that syncs, leases and retries
+    within a second or two, on a health port of its own (more ``[daemon]`` keys: ``daemon``)."""
+    return (
+        ConfigFile(database_url)
+        .with_daemon(
+            sync_interval=0.2, lease="2s", retry_base="200ms", health=f"127.0.0.1:{free_port()}"
+        )
+        .with_daemon(**daemon)
+        .with_channel("hook", "webhook", url=hook_url, token_env=SECRET_ENV)
+    )
 
 
 # --- the receiver ---------------------------------------------------------------------------
@@ -194,11 +191,7 @@ class Receiver:
 # --- the daemon process ---------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+T = TypeVar("T")
 
 
 def wait_for(what: str, check: Callable[[], T], timeout: float, interval: float = 0.05) -> T:
@@ -266,31 +259,36 @@ class DaemonProcess:
 class Workspace:
     """A config for one loopback receiver, its database, and the CLI run in this process."""
 
+    file: ConfigFile  # what ``config`` holds
     config: Path
     receiver: Receiver
-    health: str
     runner: CliRunner = field(default_factory=CliRunner)
     started: list[DaemonProcess] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)  # more of the daemon's environment
     database: TestDatabase | None = None  # the test's database, which the config points at
 
     @classmethod
-    def create(cls, folder: Path, receiver: Receiver, database: TestDatabase) -> Workspace:
-        health = f"127.0.0.1:{free_port()}"
-        config = folder / "config.toml"
-        config.write_text(
-            CONFIG.format(
-                database_url=database.url,
-                health=health,
-                url=receiver.url,
-                secret_env=SECRET_ENV,
-            ),
-            encoding="utf-8",
-        )
-        ws = cls(config=config, receiver=receiver, health=health, database=database)
+    def create(
+        cls, folder: Path, receiver: Receiver, database: TestDatabase, **daemon: Any
+    ) -> Workspace:
+        """:func:`daemon_config` (``daemon``: more ``[daemon]`` keys), an initialised
+        database and the campaign ``helpline``."""
+        file = daemon_config(database.url, receiver.url, **daemon)
+        config = file.write(folder / "config.toml")
+        ws = cls(file=file, config=config, receiver=receiver, database=database)
         ws.ok("alice", "init")
         ws.ok("alice", "campaign", "add", "helpline", "--name", "Helpline")
         return ws
+
+    @property
+    def health(self) -> str:
+        """Where the daemon started with :attr:`config` serves /healthz and /metrics."""
+        return self.file.daemon["health"]
+
+    def add_channel(self, name: str, channel_type: str, **options: Any) -> None:
+        """One more channel in the config (and in every :meth:`second_config` after it)."""
+        self.file = self.file.with_channel(name, channel_type, **options)
+        self.file.write(self.config)
 
     # the CLI, as alice and bob would run it
 
@@ -322,6 +320,44 @@ class Workspace:
         (delivery,) = scheduled["deliveries"]
         return delivery
 
+    # the project's own functions, in one transaction as the CLI runs them
+
+    @contextmanager
+    def transaction(self) -> Iterator[tuple[Session, Settings]]:
+        """A write transaction on the workspace's database, and the settings it was read with."""
+        settings = load(self.config)
+        store = Store(settings.database_url)
+        try:
+            with store.transaction() as session:
+                yield session, settings
+        finally:
+            store.close()
+
+    @staticmethod
+    def actor(settings: Settings, name: str) -> Actor:
+        return Actor(name, settings.roles_of(name))
+
+    def schedule_many(
+        self, post_id: int, count: int, due_in: timedelta = timedelta(milliseconds=500)
+    ) -> list[int]:
+        """``count`` deliveries of one post to the hook, due ``due_in`` from now, a microsecond
+        apart (one transaction); their ids."""
+        with self.transaction() as (session, settings):
+            now = SystemClock().now()
+            made = deliveries.schedule(
+                session,
+                self.actor(settings, "alice"),
+                now,
+                post=workflow.get_post(session, post_id),
+                dues=[now + due_in + timedelta(microseconds=n) for n in range(count)],
+                expires=None,
+                channel_names=["hook"],
+                channels=settings.channels,
+                again=True,  # many deliveries of one post, on purpose
+            )
+            session.flush()
+            return [d.id for d in made]
+
     # what is stored
 
     def rows(self, sql: str, *params: Any) -> list[dict[str, Any]]:
@@ -346,6 +382,22 @@ class Workspace:
             (r["actor"], r["action"])
             for r in self.rows("SELECT actor, action FROM audit_event ORDER BY seq")
         ]
+
+    def states(self) -> Counter[str]:
+        """How many deliveries are in each state."""
+        return Counter(r["state"] for r in self.rows("SELECT state FROM delivery"))
+
+    def settled(self) -> bool:
+        """No delivery is waiting, being sent or waiting to be retried."""
+        states = self.states()
+        return not any(states[s] for s in UNFINISHED)
+
+    def verify_audit(self) -> str:
+        """``audit verify`` as bob, which must pass; what it printed."""
+        verify = self.cli("bob", "audit", "verify")
+        assert verify.exit_code == 0, verify.stderr
+        assert verify.stdout.startswith("audit log OK"), verify.stdout
+        return verify.stdout
 
     # the daemon
 
@@ -378,15 +430,11 @@ class Workspace:
         self.started.append(daemon)
         return daemon
 
-    def second_config(self) -> Path:
+    def second_config(self, name: str = "config-2.toml") -> Path:
         """The same config with a health port of its own, for a second daemon beside it."""
-        other = self.config.with_name("config-2.toml")
-        text = self.config.read_text(encoding="utf-8")
-        other.write_text(
-            text.replace(f'health = "{self.health}"', f'health = "127.0.0.1:{free_port()}"'),
-            encoding="utf-8",
+        return self.file.with_daemon(health=f"127.0.0.1:{free_port()}").write(
+            self.config.with_name(name)
         )
-        return other
 
     def reap(self) -> None:
         """Kill, by pid, any daemon a failed test left running."""
@@ -576,8 +624,7 @@ def test_sigterm_lets_the_send_in_flight_finish_then_exits_0(
     )
     assert listed["heartbeat_age_seconds"] >= 0
     assert status["deliveries"] == {"sent": 1}
-    verify = workspace.cli("bob", "audit", "verify")
-    assert verify.exit_code == 0, verify.stderr
+    workspace.verify_audit()
 
 
 def test_daemon_once_sends_what_is_due_and_exits(workspace: Workspace, receiver: Receiver):

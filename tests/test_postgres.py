@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 import subprocess
 import sys
 import textwrap
@@ -26,7 +25,6 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,129 +32,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from posts import deliveries, workflow
-from posts.policy import Actor
-from posts.store import Store
 from scheduler.clock import SystemClock
-from scheduler.config import load
 from tests.database import TestDatabase, drop_postgres, postgres_database
 from tests.peers import PgCluster
-from tests.test_daemon import CONFIG as DAEMON_CONFIG
-from tests.test_daemon import (
-    SECRET,
-    SECRET_ENV,
-    SIGNPOST,
-    DaemonProcess,
-    Receiver,
-    Workspace,
-    free_port,
-    wait_for,
-    wait_until,
-)
-
-UNFINISHED = ("pending", "held", "sending", "retry_wait")
-
-# test_daemon's config with a grace period of the test's choosing
-CONFIG = DAEMON_CONFIG.replace('health = "{health}"', 'grace = "{grace}"\nhealth = "{health}"')
-
-
-# --- a workspace on PostgreSQL ------------------------------------------------------------------
-
-
-@dataclass
-class PgWorkspace(Workspace):
-    """tests/test_daemon.py's Workspace with its database on PostgreSQL.
-
-    One config file per daemon (``config-N.toml``), differing only in the health port.
-    """
-
-    grace: str = "15m"
-
-    @classmethod
-    def on(
-        cls, folder: Path, receiver: Receiver, database: TestDatabase, grace: str = "15m"
-    ) -> PgWorkspace:
-        ws = cls(config=Path(), receiver=receiver, health="", database=database, grace=grace)
-        ws.config = ws.write_config(folder / "config.toml")
-        ws.health = ws.health_of(ws.config)
-        ws.ok("alice", "init")
-        ws.ok("alice", "campaign", "add", "helpline", "--name", "Helpline")
-        return ws
-
-    def write_config(self, path: Path) -> Path:
-        assert self.database is not None
-        path.write_text(
-            CONFIG.format(
-                database_url=self.database.url,
-                grace=self.grace,
-                health=f"127.0.0.1:{free_port()}",
-                url=self.receiver.url,
-                secret_env=SECRET_ENV,
-            ),
-            encoding="utf-8",
-        )
-        return path
-
-    @staticmethod
-    def health_of(config: Path) -> str:
-        found = re.search(r'^health = "(.*)"$', config.read_text(encoding="utf-8"), re.M)
-        assert found
-        return found[1]
-
-    def start_with(self, config: Path, log: str) -> DaemonProcess:
-        """``signpost daemon`` with its own config (its own health port)."""
-        path = config.parent / log
-        with path.open("ab") as out:
-            proc = subprocess.Popen(
-                [str(SIGNPOST), "--config", str(config), "daemon"],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=self.env(),
-                cwd=config.parent,
-            )
-        daemon = DaemonProcess(proc, path)
-        self.started.append(daemon)
-        return daemon
-
-    def states(self) -> Counter[str]:
-        return Counter(r["state"] for r in self.rows("SELECT state FROM delivery"))
-
-    def settled(self) -> bool:
-        states = self.states()
-        return not any(states[s] for s in UNFINISHED)
-
-    def verify_audit(self) -> str:
-        verify = self.cli("bob", "audit", "verify")
-        assert verify.exit_code == 0, verify.stderr
-        assert verify.stdout.startswith("audit log OK"), verify.stdout
-        return verify.stdout
-
-
-def schedule_many(ws: Workspace, post_id: int, count: int, due_in: timedelta) -> list[int]:
-    """``count`` deliveries of one post to the hook, due ``due_in`` from now (one transaction)."""
-    settings = load(ws.config)
-    store = Store(settings.database_url)
-    alice = Actor("alice", settings.roles_of("alice"))
-    try:
-        with store.transaction() as session:
-            post = workflow.get_post(session, post_id)
-            now = SystemClock().now()
-            made = deliveries.schedule(
-                session,
-                alice,
-                now,
-                post=post,
-                dues=[now + due_in + timedelta(microseconds=n) for n in range(count)],
-                expires=None,
-                channel_names=["hook"],
-                channels=settings.channels,
-                again=True,  # many deliveries of one post, on purpose
-            )
-            session.flush()
-            return [d.id for d in made]
-    finally:
-        store.close()
+from tests.test_daemon import SECRET, SIGNPOST, Receiver, Workspace, wait_for, wait_until
 
 
 def aware(value: datetime) -> datetime:
@@ -251,15 +130,17 @@ def test_three_daemons_one_killed_mid_burst_no_duplicate_nothing_lost(
     tmp_path: Path, pg_database: TestDatabase, record_property: pytest.RecordProperty
 ):
     with Gate(SECRET, KILL_AFTER, delay=RECEIVER_DELAY, seed=300) as receiver:
-        ws = PgWorkspace.on(tmp_path, receiver, pg_database)
+        ws = Workspace.create(tmp_path, receiver, pg_database, grace="15m")
         try:
             configs = [ws.config] + [
-                ws.write_config(tmp_path / f"config-{n}.toml") for n in range(1, DAEMONS)
+                ws.second_config(f"config-{n}.toml") for n in range(1, DAEMONS)
             ]
-            daemons = [ws.start_with(config, f"daemon-{n}.log") for n, config in enumerate(configs)]
+            daemons = [
+                ws.start(log=f"daemon-{n}.log", config=config) for n, config in enumerate(configs)
+            ]
             for daemon in daemons:
                 daemon.wait_serving(timeout=30)
-            ids = schedule_many(ws, ws.approved_post(), DELIVERIES, timedelta(milliseconds=300))
+            ids = ws.schedule_many(ws.approved_post(), DELIVERIES, timedelta(milliseconds=300))
             assert ws.states() == {"pending": DELIVERIES}
 
             def holders(only: set[int] | None = None) -> Counter[int]:
@@ -410,7 +291,7 @@ def test_concurrent_writers_keep_one_audit_chain(
     tmp_path: Path, pg_database: TestDatabase, record_property: pytest.RecordProperty
 ):
     with Receiver(SECRET) as receiver:
-        ws = PgWorkspace.on(tmp_path, receiver, pg_database)
+        ws = Workspace.create(tmp_path, receiver, pg_database, grace="15m")
     names = [f"writer-{n}" for n in range(WRITERS)]
     for name in names:
         ws.ok("alice", "campaign", "add", name, "--name", name)
@@ -517,20 +398,20 @@ def test_database_stopped_and_restarted_under_a_running_daemon(
     port = pg_cluster.port
     try:
         with Hold(SECRET) as receiver:
-            ws = PgWorkspace.on(tmp_path, receiver, db, grace="10m")
+            ws = Workspace.create(tmp_path, receiver, db, grace="10m")
             daemon = ws.start()
             try:
                 daemon.wait_serving(timeout=30)
                 post_id = ws.approved_post()
-                before = schedule_many(ws, post_id, 10, timedelta(milliseconds=200))
+                before = ws.schedule_many(post_id, 10, timedelta(milliseconds=200))
                 daemon.wait_for(
                     "the first deliveries to be sent", lambda: ws.states()["sent"] == len(before)
                 )
                 # one claim batch (8 workers), answered only once the server has gone
-                in_flight = schedule_many(ws, post_id, 8, timedelta(milliseconds=300))
+                in_flight = ws.schedule_many(post_id, 8, timedelta(milliseconds=300))
                 receiver.hold.update(in_flight)
-                during = schedule_many(ws, post_id, 10, timedelta(seconds=3))
-                after = schedule_many(ws, post_id, 10, timedelta(seconds=8))
+                during = ws.schedule_many(post_id, 10, timedelta(seconds=3))
+                after = ws.schedule_many(post_id, 10, timedelta(seconds=8))
                 due = {r["id"]: r["due"] for r in ws.rows("SELECT id, due FROM delivery")}
                 daemon.wait_for(
                     "the next deliveries to be at the receiver, unanswered",

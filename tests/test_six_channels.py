@@ -19,8 +19,10 @@ from typer.testing import CliRunner
 from posts.models import Delivery
 from scheduler.cli import app
 from scheduler.clock import FrozenClock
+from scheduler.configfile import ConfigFile
 from scheduler.delivery import Engine
 from scheduler.workspace import Workspace, make_engine
+from tests.conftest import ADD_CAMPAIGN
 from tests.database import TestDatabase
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.mastodon import FakeMastodon
@@ -62,53 +64,37 @@ def six(
         }
         for name, value in secrets.items():
             monkeypatch.setenv(name, value)
-        config = tmp_path / "config.toml"
-        config.write_text(
-            f"""
-[database]
-url = "{database.url}"
-
-[security]
-allow_actor_override = true
-[users.alice]
-roles = ["author"]
-[users.bob]
-roles = ["approver"]
-
-[channels.mastodon]
-type = "mastodon"
-url = "{mastodon.url}"
-token_env = "SIGNPOST_MASTODON_TOKEN"
-
-[channels.bluesky]
-type = "bluesky"
-url = "{bluesky_pds.url}"
-handle = "{handle}"
-token_env = "SIGNPOST_BLUESKY_PASSWORD"
-
-[channels.matrix]
-type = "matrix"
-url = "{synapse.url}"
-room = "{room}"
-token_env = "SIGNPOST_MATRIX_TOKEN"
-
-[channels.telegram]
-type = "telegram"
-url = "{telegram.url}"
-chat = "@stopitnow"
-token_env = "SIGNPOST_TELEGRAM_TOKEN"
-
-[channels.discord]
-type = "discord"
-token_env = "SIGNPOST_DISCORD_WEBHOOK"
-
-[channels.slack]
-type = "slack"
-url = "{slack.api_url}"
-channel = "C0123456789"
-token_env = "SIGNPOST_SLACK_TOKEN"
-""",
-            encoding="utf-8",
+        config = (
+            ConfigFile(database.url)
+            .with_channel(
+                "mastodon", "mastodon", url=mastodon.url, token_env="SIGNPOST_MASTODON_TOKEN"
+            )
+            .with_channel(
+                "bluesky",
+                "bluesky",
+                url=bluesky_pds.url,
+                handle=handle,
+                token_env="SIGNPOST_BLUESKY_PASSWORD",
+            )
+            .with_channel(
+                "matrix", "matrix", url=synapse.url, room=room, token_env="SIGNPOST_MATRIX_TOKEN"
+            )
+            .with_channel(
+                "telegram",
+                "telegram",
+                url=telegram.url,
+                chat="@stopitnow",
+                token_env="SIGNPOST_TELEGRAM_TOKEN",
+            )
+            .with_channel("discord", "discord", token_env="SIGNPOST_DISCORD_WEBHOOK")
+            .with_channel(
+                "slack",
+                "slack",
+                url=slack.api_url,
+                channel="C0123456789",
+                token_env="SIGNPOST_SLACK_TOKEN",
+            )
+            .write(tmp_path / "config.toml")
         )
         yield (
             config,
@@ -136,17 +122,7 @@ def test_one_approved_post_goes_out_to_all_six_once(six):
 
     clock = FrozenClock(datetime.now(UTC))
     assert cli(config, "alice", "init").exit_code == 0
-    cli(
-        config,
-        "alice",
-        "campaign",
-        "add",
-        "stop-it-now",
-        "--name",
-        "Stop It Now",
-        "--must-include",
-        "0808 1000 900",
-    )
+    cli(config, "alice", *ADD_CAMPAIGN)
     cli(config, "alice", "post", "add", "--campaign", "stop-it-now", "--text", TEXT, "--link", LINK)
     cli(config, "alice", "post", "submit", "1")
     cli(config, "bob", "post", "approve", "1", "--revision", "1")
