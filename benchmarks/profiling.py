@@ -23,9 +23,9 @@ from scheduler.workspace import Workspace, make_engine
 STEPS = (
     ("Engine.claim_due (one transaction per batch)", "scheduler/delivery.py", "claim_due"),
     ("Engine.send, all told", "scheduler/delivery.py", "send"),
-    ("  WebhookChannel.publish", "channels/webhook.py", "publish"),
-    ("    httpx.Client.post", "httpx/_client.py", "post"),
-    ("  Engine._finish (one transaction per delivery)", "scheduler/delivery.py", "_finish"),
+    ("  WebhookChannel._publish", "channels/webhook.py", "_publish"),
+    ("    httpx.Client.request", "httpx/_client.py", "request"),
+    ("  Outcomes._finish (the guarded move of each outcome)", "scheduler/outcomes.py", "_finish"),
     ("    posts.holds.settle_post", "posts/holds.py", "settle_post"),
     ("audit.record (every event)", "posts/audit.py", "record"),
     ("Session.commit (every transaction)", "sqlalchemy/orm/session.py", "commit"),
