@@ -15,7 +15,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from posts import audit, lifecycle
+from posts import lifecycle
 from posts.errors import UserError
 from posts.models import Campaign, Delivery, DeliveryState, Pause, Post, PostState, Revision
 
@@ -186,15 +186,5 @@ def settle_post(session: Session, now: datetime, actor: str, post_id: int | None
     target = PostState.published if len(sent) == len(live) else PostState.partly_published
     if post.state == target:
         return
-    before = post.state
-    post.state = target
-    post.updated = now
-    session.add(post)
-    audit.record(
-        session,
-        now=now,
-        actor=actor,
-        action="post.publish",
-        subject=f"post:{post_id}",
-        details={"from": before, "to": target.value, "sent": len(sent), "deliveries": len(live)},
-    )
+    details = {"sent": len(sent), "deliveries": len(live)}
+    lifecycle.move_post(session, now, actor, post, target, "post.publish", details)

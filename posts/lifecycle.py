@@ -40,7 +40,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from posts import audit
-from posts.models import Delivery, DeliveryState
+from posts.models import Delivery, DeliveryState, Post, PostState
 
 S = DeliveryState
 
@@ -128,6 +128,35 @@ def move(
             details={**extra, "from": moved[delivery_id].value, "to": target.value},
         )
     return sorted(moved)
+
+
+def move_post(
+    session: Session,
+    now: datetime,
+    actor: str,
+    post: Post,
+    to: PostState,
+    action: str,
+    details: Mapping[str, Any] | None = None,
+) -> Post:
+    """Set a post's state and write its audit event (``from``, ``to`` and ``details``).
+
+    The post's own rules (who may, from which state) are checked by the caller: the life
+    cycle in posts/workflow.py, publishing in posts/holds.py.
+    """
+    before = post.state
+    post.state = to
+    post.updated = now
+    session.add(post)
+    audit.record(
+        session,
+        now=now,
+        actor=actor,
+        action=action,
+        subject=f"post:{post.id}",
+        details={"from": before, "to": to.value, **(details or {})},
+    )
+    return post
 
 
 def withdraw(

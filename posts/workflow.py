@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from posts import audit, holds, notices
+from posts import audit, holds, lifecycle, notices
 from posts.campaigns import (
     CAMPAIGN_EDITABLE,
     add_campaign,
@@ -419,16 +419,4 @@ def _transition(
     action: str,
     details: dict[str, Any] | None = None,
 ) -> Post:
-    before = post.state
-    post.state = to
-    post.updated = now
-    session.add(post)
-    audit.record(
-        session,
-        now=now,
-        actor=actor.name,
-        action=action,
-        subject=f"post:{post.id}",
-        details={"from": before, "to": to.value, **(details or {})},
-    )
-    return post
+    return lifecycle.move_post(session, now, actor.name, post, to, action, details)
