@@ -42,18 +42,64 @@ def broken_at(signpost: Signpost) -> tuple[int, str]:
     return verdict["bad_seq"], verdict["reason"]
 
 
-def test_changed_row(history: Signpost, db_path: TestDatabase):
-    tamper(db_path, "UPDATE audit_event SET actor = 'carol' WHERE seq = 5")
-    assert broken_at(history) == (5, "hash does not match the event's content")
+@pytest.mark.parametrize(
+    ("statement", "seq", "reason"),
+    [
+        pytest.param(
+            "UPDATE audit_event SET actor = 'carol' WHERE seq = 5",
+            5,
+            "hash does not match the event's content",
+            id="changed-row",
+        ),
+        pytest.param(
+            "DELETE FROM audit_event WHERE seq = 3", 4, "expected seq 3, found 4", id="deleted-row"
+        ),
+    ],
+)
+def test_a_changed_or_deleted_row_is_named_and_why(
+    history: Signpost, db_path: TestDatabase, statement: str, seq: int, reason: str
+):
+    tamper(db_path, statement)
+    assert broken_at(history) == (seq, reason)
 
 
-def test_changed_details(history: Signpost, db_path: TestDatabase):
-    tamper(
-        db_path,
-        """UPDATE audit_event SET details = replace(details, 'Help', 'Fun')
-                       WHERE seq = 3""",
-    )
-    assert broken_at(history)[0] == 3
+@pytest.mark.parametrize(
+    ("statements", "seq"),
+    [
+        pytest.param(
+            [
+                """UPDATE audit_event SET details = replace(details, 'Help', 'Fun')
+                       WHERE seq = 3"""
+            ],
+            3,
+            id="changed-details",
+        ),
+        pytest.param(
+            [
+                "UPDATE audit_event SET seq = seq + 100 WHERE seq >= 4",
+                "UPDATE audit_event SET seq = seq - 99 WHERE seq >= 100",
+                """INSERT INTO audit_event SELECT 4, time, 'mallory', action, subject, details,
+           prev_hash, hash FROM audit_event WHERE seq = 3""",
+            ],
+            4,
+            id="inserted-row",
+        ),
+        pytest.param(
+            [
+                "UPDATE audit_event SET seq = -1 WHERE seq = 3",
+                "UPDATE audit_event SET seq = 3 WHERE seq = 4",
+                "UPDATE audit_event SET seq = 4 WHERE seq = -1",
+            ],
+            3,
+            id="reordered-rows",
+        ),
+    ],
+)
+def test_tampering_breaks_the_chain_where_it_was_done(
+    history: Signpost, db_path: TestDatabase, statements: list[str], seq: int
+):
+    tamper(db_path, *statements)
+    assert broken_at(history)[0] == seq
 
 
 def test_changed_row_with_recomputed_hash_breaks_the_next_link(
@@ -68,32 +114,6 @@ def test_changed_row_with_recomputed_hash_breaks_the_next_link(
         "UPDATE audit_event SET actor = 'carol', hash = :hash WHERE seq = 4", {"hash": forged}
     )
     assert broken_at(history) == (5, "prev_hash does not match the previous event")
-
-
-def test_deleted_row(history: Signpost, db_path: TestDatabase):
-    tamper(db_path, "DELETE FROM audit_event WHERE seq = 3")
-    assert broken_at(history) == (4, "expected seq 3, found 4")
-
-
-def test_inserted_row(history: Signpost, db_path: TestDatabase):
-    tamper(
-        db_path,
-        "UPDATE audit_event SET seq = seq + 100 WHERE seq >= 4",
-        "UPDATE audit_event SET seq = seq - 99 WHERE seq >= 100",
-        """INSERT INTO audit_event SELECT 4, time, 'mallory', action, subject, details,
-           prev_hash, hash FROM audit_event WHERE seq = 3""",
-    )
-    assert broken_at(history)[0] == 4
-
-
-def test_reordered_rows(history: Signpost, db_path: TestDatabase):
-    tamper(
-        db_path,
-        "UPDATE audit_event SET seq = -1 WHERE seq = 3",
-        "UPDATE audit_event SET seq = 3 WHERE seq = 4",
-        "UPDATE audit_event SET seq = 4 WHERE seq = -1",
-    )
-    assert broken_at(history)[0] == 3
 
 
 def test_export_carries_the_chain(history: Signpost, tmp_path: Path):

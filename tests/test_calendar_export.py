@@ -2,67 +2,53 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from icalendar import Calendar
+from typer.testing import Result
 
 from scheduler.clock import FrozenClock
 from tests.conftest import HELPLINE, Signpost, add_post
-
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+from tests.shared import NOW, approved, on_clock, schedule
 
 
 @pytest.fixture
 def planned(signpost: Signpost, campaign: str):
-    clock = FrozenClock(NOW)
-
-    def at(actor, *args, **kwargs):
-        return signpost(actor, *args, obj={"clock": clock}, **kwargs)
-
+    at = on_clock(signpost, FrozenClock(NOW))
     post = add_post(at, f"Web chat tonight, 18:00: {HELPLINE}")
-    other = add_post(at, f"Worried? Confidential help: {HELPLINE}")
-    at("alice", "post", "submit", str(other["id"]))
-    at("bob", "post", "approve", str(other["id"]), "--revision", "1")
+    other = approved(at, f"Worried? Confidential help: {HELPLINE}")
     made = []
     for post_id, when, channels in (
         (post["id"], "2026-03-03 17:00", "newsroom,feed"),
-        (other["id"], "2026-03-12 09:00", "feed"),
+        (other, "2026-03-12 09:00", "feed"),
     ):
-        result = at(
-            "alice",
-            "post",
-            "schedule",
-            str(post_id),
-            "--at",
-            when,
-            "--channels",
-            channels,
-            "--format",
-            "json",
-        )
-        made += json.loads(result.stdout)["deliveries"]
+        made += schedule(at, post_id, when, channels)
     return at, made
+
+
+def export(at: Signpost, start: str, end: str, file_format: str, out: Path) -> Result:
+    """bob's calendar from ``start`` to ``end`` written to ``out``: what each export test runs."""
+    return at(
+        "bob",
+        "calendar",
+        "--from",
+        start,
+        "--to",
+        end,
+        "--format",
+        file_format,
+        "--output",
+        str(out),
+    )
 
 
 def test_ics_has_one_event_per_delivery_keyed_by_its_key(planned, tmp_path: Path):
     at, made = planned
     out = tmp_path / "plan.ics"
-    result = at(
-        "bob",
-        "calendar",
-        "--from",
-        "2026-03-01",
-        "--to",
-        "2026-03-31",
-        "--format",
-        "ics",
-        "--output",
-        str(out),
-    )
+    result = export(at, "2026-03-01", "2026-03-31", "ics", out)
     assert result.exit_code == 0, result.stderr
     events = Calendar.from_ical(out.read_bytes()).walk("VEVENT")
     assert sorted(str(e["uid"]) for e in events) == sorted(
@@ -84,18 +70,7 @@ def test_ics_has_one_event_per_delivery_keyed_by_its_key(planned, tmp_path: Path
 def test_html_is_one_offline_page_a_week_per_row(planned, tmp_path: Path):
     at, _made = planned
     out = tmp_path / "plan.html"
-    result = at(
-        "bob",
-        "calendar",
-        "--from",
-        "2026-03-02",
-        "--to",
-        "2026-03-15",
-        "--format",
-        "html",
-        "--output",
-        str(out),
-    )
+    result = export(at, "2026-03-02", "2026-03-15", "html", out)
     assert result.exit_code == 0, result.stderr
     page = out.read_text(encoding="utf-8")
     assert "<script" not in page and "http" not in page.split("<body>")[1].split("Web chat")[0]
@@ -126,18 +101,7 @@ def test_html_in_headless_chromium_shows_the_weeks_posts(planned, tmp_path: Path
         missing("chromium (apt-get install -y chromium)")
     at, _made = planned
     page = tmp_path / "plan.html"
-    at(
-        "bob",
-        "calendar",
-        "--from",
-        "2026-03-02",
-        "--to",
-        "2026-03-08",  # through Sunday: a bare --to date includes that day
-        "--format",
-        "html",
-        "--output",
-        str(page),
-    )
+    export(at, "2026-03-02", "2026-03-08", "html", page)  # to Sunday: a bare date includes it
     done = subprocess.run(
         [
             browser,

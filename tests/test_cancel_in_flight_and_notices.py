@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the fixture clock, imported from tests.shared)
 """Two holes of issue 10, closed end to end through the CLI and a real engine.
 
 - A post cancelled while one of its deliveries is being sent stays ``cancelled``; the send's
@@ -8,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from datetime import timedelta
 from pathlib import Path
@@ -17,11 +17,13 @@ import pytest
 
 from channels.base import OutcomeUnknown, PermanentError, TransientError
 from posts.store import Store
+from scheduler.claims import Claim
 from scheduler.clock import FrozenClock
 from scheduler.config import DaemonSettings, load
 from scheduler.delivery import Engine
-from tests.conftest import Signpost
-from tests.test_engine import NOW, TEXT, FakeChannel, approved, raises, schedule
+from tests.conftest import Signpost, add_post
+from tests.shared import TEXT, approved, as_json, clock, deliveries, on_clock, schedule  # noqa: F401
+from tests.test_engine import FakeChannel, raises
 
 TEAM = """
 [channels.team]
@@ -35,17 +37,9 @@ channel = "team"
 
 
 @pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock(NOW)
-
-
-@pytest.fixture
 def cli(signpost: Signpost, clock: FrozenClock, config_file: Path) -> Signpost:
     config_file.write_text(config_file.read_text() + TEAM, encoding="utf-8")
-
-    def run(actor, *args, **kwargs):
-        return signpost(actor, *args, obj={"clock": clock}, **kwargs)
-
+    run = on_clock(signpost, clock)
     assert run("carol", "init").exit_code == 0
     assert run("carol", "campaign", "add", "stop-it-now", "--name", "S").exit_code == 0
     return run
@@ -77,18 +71,9 @@ def engine(cli, config_file: Path, clock: FrozenClock, channels):
     store.close()
 
 
-def as_json(result) -> object:
-    assert result.exit_code == 0, result.stderr
-    return json.loads(result.stdout)
-
-
 def log(cli: Signpost, subject: str) -> list[tuple[str, dict]]:
     events = as_json(cli("bob", "audit", "log", "--format", "json"))
     return [(e["action"], e["details"]) for e in events if e["subject"] == subject]
-
-
-def deliveries(cli: Signpost) -> dict[int, dict]:
-    return {d["id"]: d for d in as_json(cli("bob", "deliveries", "list", "--format", "json"))}
 
 
 def notices(cli: Signpost) -> list[dict]:
@@ -125,16 +110,28 @@ def test_a_post_cancelled_mid_send_stays_cancelled_and_the_send_is_recorded(
     assert cli("bob", "audit", "verify").exit_code == 0
 
 
-def test_a_cancelled_posts_send_that_must_retry_is_cancelled_not_resent(
-    cli, engine, clock, channels
-):
+def cancelled_in_flight(cli, engine, clock, channels, error: Exception) -> tuple[int, dict, Claim]:
+    """A post cancelled while its one newsroom send is claimed, the send to end in ``error``.
+
+    The two tests below differ only in how that send ends; this is the part they share.
+    Returns the post's id, its delivery and the claim, not yet sent.
+    """
     post_id = approved(cli)
     [made] = schedule(cli, post_id, "+1m", "newsroom")
     engine.tick()  # the team's "approval requested" notice goes first
-    channels["newsroom"].script.append(raises(TransientError("newsroom: 503")))
+    channels["newsroom"].script.append(raises(error))
     clock.advance(timedelta(minutes=1))
     [claim] = engine.claim_due(1)
     assert cli("alice", "post", "cancel", str(post_id)).exit_code == 0
+    return post_id, made, claim
+
+
+def test_a_cancelled_posts_send_that_must_retry_is_cancelled_not_resent(
+    cli, engine, clock, channels
+):
+    post_id, made, claim = cancelled_in_flight(
+        cli, engine, clock, channels, TransientError("newsroom: 503")
+    )
     engine.send(claim)
     for _ in range(3):
         clock.advance(timedelta(minutes=5))
@@ -147,13 +144,9 @@ def test_a_cancelled_posts_send_that_must_retry_is_cancelled_not_resent(
 
 
 def test_a_cancelled_posts_failed_delivery_cannot_be_retried(cli, engine, clock, channels):
-    post_id = approved(cli)
-    [made] = schedule(cli, post_id, "+1m", "newsroom")
-    engine.tick()  # the team's "approval requested" notice goes first
-    channels["newsroom"].script.append(raises(PermanentError("newsroom: 400 bad request")))
-    clock.advance(timedelta(minutes=1))
-    [claim] = engine.claim_due(1)
-    assert cli("alice", "post", "cancel", str(post_id)).exit_code == 0
+    post_id, made, claim = cancelled_in_flight(
+        cli, engine, clock, channels, PermanentError("newsroom: 400 bad request")
+    )
     assert engine.send(claim).failed == 1
     refused = cli("alice", "deliveries", "retry", str(made["id"]))
     assert refused.exit_code == 3
@@ -166,19 +159,7 @@ def test_a_cancelled_posts_failed_delivery_cannot_be_retried(cli, engine, clock,
 
 def submitted_for_approval(cli: Signpost) -> dict:
     """A submitted post: its 'approval requested' notification is due at once."""
-    post = as_json(
-        cli(
-            "alice",
-            "post",
-            "add",
-            "--campaign",
-            "stop-it-now",
-            "--text",
-            TEXT,
-            "--format",
-            "json",
-        )
-    )
+    post = add_post(cli, TEXT)
     assert cli("alice", "post", "submit", str(post["id"])).exit_code == 0
     [notice] = notices(cli)
     return notice

@@ -1,19 +1,19 @@
+# ruff: noqa: F811  (the fixture client, imported from tests.shared)
 """The Bluesky adapter against a real atproto PDS on loopback (peers.md §4)."""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
 from channels.base import Media, Message, PermanentError
-from channels.registry import build
 from tests.conftest import outgoing
 from tests.peers import BlueskyPds
+from tests.shared import client, on_wall_clock  # noqa: F401
 
 ENV = "SIGNPOST_TEST_BLUESKY_PASSWORD"
 PASSWORD = "app-password-for-tests"
@@ -31,20 +31,8 @@ def account(bluesky_pds: BlueskyPds, monkeypatch: pytest.MonkeyPatch) -> dict:
     return created
 
 
-@pytest.fixture
-def client():
-    with httpx.Client() as client:
-        yield client
-
-
 def channel(pds: BlueskyPds, handle: str, client: httpx.Client):
-    return build(
-        "bluesky",
-        "bluesky",
-        {"url": pds.url, "handle": handle, "token_env": ENV},
-        client=client,
-        now=lambda: datetime.now(UTC),
-    )
+    return on_wall_clock("bluesky", {"url": pds.url, "handle": handle, "token_env": ENV}, client)
 
 
 def test_link_facet_offsets_are_utf8_bytes(bluesky_pds: BlueskyPds, account, client):

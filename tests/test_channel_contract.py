@@ -115,15 +115,20 @@ def mastodon(request: pytest.FixtureRequest):
     )
 
 
-def telegram(request: pytest.FixtureRequest):
+def _bot_fake(factory: Callable[[], Any], options, url):
+    """A fake whose secret is its bot token and whose posts are its messages' ``text``:
+    Telegram's and Slack's differ only in the options and the public URL."""
     return _fake(
+        factory,
+        _fake_peer(options, lambda f: f.token, lambda f: [m["text"] for m in f.messages], url),
+    )
+
+
+def telegram(request: pytest.FixtureRequest):
+    return _bot_fake(
         FakeTelegram,
-        _fake_peer(
-            lambda f: {"url": f.url, "chat": "@stopitnow"},
-            lambda f: f.token,
-            lambda f: [m["text"] for m in f.messages],
-            lambda f, r: f"https://t.me/stopitnow/{r.remote_id.rsplit('/', 1)[1]}",
-        ),
+        lambda f: {"url": f.url, "chat": "@stopitnow"},
+        lambda f, r: f"https://t.me/stopitnow/{r.remote_id.rsplit('/', 1)[1]}",
     )
 
 
@@ -140,14 +145,10 @@ def discord(request: pytest.FixtureRequest):
 
 
 def slack(request: pytest.FixtureRequest):
-    return _fake(
+    return _bot_fake(
         FakeSlack,
-        _fake_peer(
-            lambda f: {"url": f.api_url, "channel": "C0123456789"},
-            lambda f: f.token,
-            lambda f: [m["text"] for m in f.messages],
-            lambda f, r: f.permalink(*r.remote_id.split("/")),
-        ),
+        lambda f: {"url": f.api_url, "channel": "C0123456789"},
+        lambda f, r: f.permalink(*r.remote_id.split("/")),
     )
 
 

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the fixture client, imported from tests.shared)
 """The email channel against a real SMTP server (aiosmtpd) on 127.0.0.1 (channels.md §11).
 
 The server requires STARTTLS and AUTH (signpost / s3cret); its certificate comes from a
@@ -11,7 +12,7 @@ import hashlib
 import struct
 import warnings
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -26,6 +27,7 @@ from channels.registry import build
 from scheduler.clock import FrozenClock
 from tests.conftest import outgoing
 from tests.peers import SMTP_PASSWORD, Certificates, SmtpServer
+from tests.shared import client  # noqa: F401
 
 ENV = "SIGNPOST_TEST_SMTP_PASSWORD"
 FROM = "Stop It Now <news@stopitnow.example>"
@@ -64,12 +66,6 @@ def png(width: int = 2, height: int = 2) -> bytes:
         + chunk(b"IDAT", zlib.compress(rows))
         + chunk(b"IEND", b"")
     )
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client() as c:
-        yield c
 
 
 @pytest.fixture

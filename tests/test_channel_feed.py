@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the fixture client, imported from tests.shared)
 """The Atom feed channel writing a real file under tmp_path (channels.md §12, RFC 4287)."""
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from xml.etree import ElementTree
 import httpx
 import pytest
 
-from channels.base import ChannelError, Message, PermanentError, Receipt
+from channels.base import Adapter, ChannelError, Message, PermanentError, Receipt
 from channels.registry import build
 from scheduler.clock import FrozenClock
+from tests.shared import client  # noqa: F401
 
 ATOM = "http://www.w3.org/2005/Atom"
 A = f"{{{ATOM}}}"
@@ -36,12 +38,6 @@ MESSAGE = Message(
 
 
 @pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client() as c:
-        yield c
-
-
-@pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock(NOW)
 
@@ -51,6 +47,12 @@ def feed_path(tmp_path: Path) -> Path:
     folder = tmp_path / "site"
     folder.mkdir()
     return folder / "feed.xml"
+
+
+@pytest.fixture
+def channel(feed_path: Path, client: httpx.Client, clock: FrozenClock) -> Adapter:
+    """The feed channel writing ``feed_path``: what most tests here publish through."""
+    return feed_channel(feed_path, client, clock)
 
 
 def feed_channel(path: Path, client: httpx.Client, clock: FrozenClock, **options: str):  # type: ignore[no-untyped-def]
@@ -72,6 +74,13 @@ def feed_channel(path: Path, client: httpx.Client, clock: FrozenClock, **options
 
 def post(n: int) -> Message:
     return Message(text=f"Post number {n}", idempotency_key=f"key-{n:03d}")
+
+
+def feed_after_one_post(channel: Adapter, path: Path) -> bytes:
+    """Publish post 1 to the feed at ``path``: its bytes then, the old feed that a replacement
+    or a failed write must leave whole."""
+    channel.publish(post(1))
+    return path.read_bytes()
 
 
 def entries(path: Path) -> list[ElementTree.Element]:
@@ -98,10 +107,8 @@ def leftovers(path: Path) -> list[str]:
     )
 
 
-def test_publish_writes_a_valid_atom_feed(
-    feed_path: Path, client: httpx.Client, clock: FrozenClock
-) -> None:
-    receipt = feed_channel(feed_path, client, clock).publish(MESSAGE)
+def test_publish_writes_a_valid_atom_feed(channel: Adapter, feed_path: Path) -> None:
+    receipt = channel.publish(MESSAGE)
 
     root = ElementTree.parse(feed_path).getroot()
     assert root.tag == f"{A}feed"
@@ -123,11 +130,9 @@ def test_publish_writes_a_valid_atom_feed(
     assert receipt.remote_id == f"{FEED_ID}:d42-7f3a9c"
 
 
-def test_an_entry_without_a_title_is_titled_by_its_text(
-    feed_path: Path, client: httpx.Client, clock: FrozenClock
-) -> None:
+def test_an_entry_without_a_title_is_titled_by_its_text(channel: Adapter, feed_path: Path) -> None:
     long = "Help is free.   " + "x" * 100
-    feed_channel(feed_path, client, clock).publish(Message(text=long, idempotency_key="k"))
+    channel.publish(Message(text=long, idempotency_key="k"))
 
     [entry] = entries(feed_path)
     title = entry.findtext(f"{A}title")
@@ -136,9 +141,8 @@ def test_an_entry_without_a_title_is_titled_by_its_text(
 
 
 def test_publishing_twice_leaves_one_entry_and_lookup_finds_it(
-    feed_path: Path, client: httpx.Client, clock: FrozenClock
+    channel: Adapter, feed_path: Path, clock: FrozenClock
 ) -> None:
-    channel = feed_channel(feed_path, client, clock)
     first = channel.publish(MESSAGE)
     clock.advance(timedelta(minutes=5))
 
@@ -153,19 +157,15 @@ def test_publishing_twice_leaves_one_entry_and_lookup_finds_it(
     assert channel.deduplicates is True
 
 
-def test_lookup_gives_the_receipt_publish_gave(
-    feed_path: Path, client: httpx.Client, clock: FrozenClock
-) -> None:
-    channel = feed_channel(feed_path, client, clock)
+def test_lookup_gives_the_receipt_publish_gave(channel: Adapter) -> None:
     published = channel.publish(MESSAGE)
 
     assert channel.lookup(MESSAGE) == published
 
 
 def test_earlier_entries_keep_their_links(
-    feed_path: Path, client: httpx.Client, clock: FrozenClock
+    channel: Adapter, feed_path: Path, clock: FrozenClock
 ) -> None:
-    channel = feed_channel(feed_path, client, clock)
     channel.publish(MESSAGE)
     clock.advance(timedelta(minutes=1))
     channel.publish(Message(text="Another post", idempotency_key="d43-0b1c2d"))
@@ -173,17 +173,14 @@ def test_earlier_entries_keep_their_links(
     assert [alternates(e) for e in entries(feed_path)] == [[MESSAGE.link], []]
 
 
-def test_lookup_before_any_publish_finds_nothing(
-    feed_path: Path, client: httpx.Client, clock: FrozenClock
-) -> None:
-    assert feed_channel(feed_path, client, clock).lookup(MESSAGE) is None
+def test_lookup_before_any_publish_finds_nothing(channel: Adapter, feed_path: Path) -> None:
+    assert channel.lookup(MESSAGE) is None
     assert not feed_path.exists()
 
 
 def test_the_feed_keeps_the_50_newest_entries(
-    feed_path: Path, client: httpx.Client, clock: FrozenClock
+    channel: Adapter, feed_path: Path, clock: FrozenClock
 ) -> None:
-    channel = feed_channel(feed_path, client, clock)
     for n in range(55):
         channel.publish(post(n))
         clock.advance(timedelta(minutes=1))
@@ -193,10 +190,7 @@ def test_the_feed_keeps_the_50_newest_entries(
     assert channel.lookup(post(5)) is not None
 
 
-def test_publishing_leaves_no_temporary_files(
-    feed_path: Path, client: httpx.Client, clock: FrozenClock
-) -> None:
-    channel = feed_channel(feed_path, client, clock)
+def test_publishing_leaves_no_temporary_files(channel: Adapter, feed_path: Path) -> None:
     for n in range(3):
         channel.publish(post(n))
 
@@ -205,12 +199,10 @@ def test_publishing_leaves_no_temporary_files(
 
 
 def test_an_existing_feed_is_replaced_not_rewritten_in_place(
-    feed_path: Path, client: httpx.Client, clock: FrozenClock
+    channel: Adapter, feed_path: Path, clock: FrozenClock
 ) -> None:
     """A reader that opened the old feed keeps reading all of it: the file is renamed over."""
-    channel = feed_channel(feed_path, client, clock)
-    channel.publish(post(1))
-    old = feed_path.read_bytes()
+    old = feed_after_one_post(channel, feed_path)
 
     with open(feed_path, "rb") as reader:
         clock.advance(timedelta(minutes=1))
@@ -223,11 +215,9 @@ def test_an_existing_feed_is_replaced_not_rewritten_in_place(
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write to a read-only folder")
 def test_a_read_only_folder_is_permanent_and_keeps_the_old_feed(
-    feed_path: Path, client: httpx.Client, clock: FrozenClock
+    channel: Adapter, feed_path: Path
 ) -> None:
-    channel = feed_channel(feed_path, client, clock)
-    channel.publish(post(1))
-    old = feed_path.read_bytes()
+    old = feed_after_one_post(channel, feed_path)
     os.chmod(feed_path.parent, 0o555)
     try:
         with pytest.raises(PermanentError, match="cannot write"):
@@ -252,13 +242,9 @@ def file_size_limit(limit: int) -> Iterator[None]:
         signal.signal(signal.SIGXFSZ, previous)
 
 
-def test_an_interrupted_write_keeps_the_old_feed(
-    feed_path: Path, client: httpx.Client, clock: FrozenClock
-) -> None:
+def test_an_interrupted_write_keeps_the_old_feed(channel: Adapter, feed_path: Path) -> None:
     """The write fails part-way (file too large, like a full disk): the feed is untouched."""
-    channel = feed_channel(feed_path, client, clock)
-    channel.publish(post(1))
-    old = feed_path.read_bytes()
+    old = feed_after_one_post(channel, feed_path)
     big = Message(text="x" * 4096, idempotency_key="too-big")
 
     with file_size_limit(2048), pytest.raises(ChannelError, match="writing") as caught:
@@ -270,10 +256,7 @@ def test_an_interrupted_write_keeps_the_old_feed(
     assert channel.lookup(big) is None
 
 
-def test_an_interrupted_write_leaves_no_temporary_file(
-    feed_path: Path, client: httpx.Client, clock: FrozenClock
-) -> None:
-    channel = feed_channel(feed_path, client, clock)
+def test_an_interrupted_write_leaves_no_temporary_file(channel: Adapter, feed_path: Path) -> None:
     channel.publish(post(1))
 
     with file_size_limit(2048), pytest.raises(ChannelError):
@@ -300,13 +283,11 @@ def test_check_reports_a_missing_folder(
         channel.check()
 
 
-def test_a_corrupt_feed_is_permanent_and_left_alone(
-    feed_path: Path, client: httpx.Client, clock: FrozenClock
-) -> None:
+def test_a_corrupt_feed_is_permanent_and_left_alone(channel: Adapter, feed_path: Path) -> None:
     feed_path.write_text("<feed><entry>", encoding="utf-8")
 
     with pytest.raises(PermanentError, match="is not a valid feed"):
-        feed_channel(feed_path, client, clock).publish(MESSAGE)
+        channel.publish(MESSAGE)
 
     assert feed_path.read_text(encoding="utf-8") == "<feed><entry>"
 

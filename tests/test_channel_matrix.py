@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
 from channels.base import Media, Message, PermanentError
-from channels.registry import build
 from tests.conftest import outgoing
 from tests.peers import Synapse
+from tests.shared import on_wall_clock
 
 ENV = "SIGNPOST_TEST_MATRIX_TOKEN"
 PNG = bytes.fromhex(
@@ -32,13 +31,7 @@ def room(synapse: Synapse, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, str]:
 
 
 def channel(synapse: Synapse, room_id: str, client: httpx.Client):
-    return build(
-        "matrix",
-        "matrix",
-        {"url": synapse.url, "room": room_id, "token_env": ENV},
-        client=client,
-        now=lambda: datetime.now(UTC),
-    )
+    return on_wall_clock("matrix", {"url": synapse.url, "room": room_id, "token_env": ENV}, client)
 
 
 def message(key: str, **extra) -> Message:

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the fixture client, imported from tests.shared)
 """The webhook channel against a real HTTP receiver on 127.0.0.1 (channels.md §10).
 
 Signatures are checked with the reference ``standardwebhooks`` library, as a receiver would;
@@ -9,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -27,6 +27,7 @@ from channels.base import (
 from channels.registry import build
 from scheduler.clock import SystemClock
 from tests.peers import WebhookReceiver
+from tests.shared import client  # noqa: F401
 
 SECRET = "whsec_" + base64.b64encode(b"signpost-test-webhook-secret-32b").decode()
 ENV = "SIGNPOST_TEST_WEBHOOK_SECRET"
@@ -39,12 +40,6 @@ MESSAGE = Message(
     post_id=42,
     delivery_id=7,
 )
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client() as c:
-        yield c
 
 
 @pytest.fixture

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the fixtures cli and clock, imported from tests.shared)
 """The delivery engine step by step with a frozen clock: exactly once, nothing lost, never late.
 
 The channels here are fakes that implement the Channel protocol (STYLE §4): they record every
@@ -12,7 +13,7 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,11 +29,9 @@ from posts.store import Store
 from scheduler.clock import FrozenClock
 from scheduler.config import DaemonSettings, load
 from scheduler.delivery import Engine, backoff
-from tests.conftest import HELPLINE, Signpost, add_post
+from tests.conftest import add_post
 from tests.database import TestDatabase
-
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-TEXT = f"Confidential help to stop: {HELPLINE}."
+from tests.shared import TEXT, approved, cli, clock, deliveries, post_state, schedule  # noqa: F401
 
 
 @dataclass
@@ -84,19 +83,6 @@ def lands_then_drops(channel: FakeChannel) -> Callable[[Message], Receipt]:
 
 
 @pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock(NOW)
-
-
-@pytest.fixture
-def cli(signpost: Signpost, clock: FrozenClock) -> Signpost:
-    def run(actor, *args, **kwargs):
-        return signpost(actor, *args, obj={"clock": clock}, **kwargs)
-
-    return run
-
-
-@pytest.fixture
 def store(config_file: Path, campaign: str):
     store = Store(load(config_file).database_url)
     yield store
@@ -130,42 +116,6 @@ def engine(store: Store, clock: FrozenClock, hook: FakeChannel, feed: FakeChanne
         rng=random.Random(7),
         workers=2,
     )
-
-
-def approved(cli: Signpost, text: str = TEXT) -> int:
-    post = add_post(cli, text)
-    assert cli("alice", "post", "submit", str(post["id"])).exit_code == 0
-    assert cli("bob", "post", "approve", str(post["id"]), "--revision", "1").exit_code == 0
-    return post["id"]
-
-
-def schedule(
-    cli: Signpost, post_id: int, at: str = "+10m", channels: str = "newsroom", *extra: str
-) -> list[dict]:
-    result = cli(
-        "alice",
-        "post",
-        "schedule",
-        str(post_id),
-        "--at",
-        at,
-        "--channels",
-        channels,
-        *extra,
-        "--format",
-        "json",
-    )
-    assert result.exit_code == 0, result.stderr
-    return json.loads(result.stdout)["deliveries"]
-
-
-def deliveries(cli: Signpost) -> dict[int, dict]:
-    rows = json.loads(cli("bob", "deliveries", "list", "--format", "json").stdout)
-    return {r["id"]: r for r in rows}
-
-
-def post_state(cli: Signpost, post_id: int) -> str:
-    return json.loads(cli("bob", "post", "show", str(post_id), "--format", "json").stdout)["state"]
 
 
 def actions(db: TestDatabase, subject: str) -> list[str]:

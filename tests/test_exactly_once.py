@@ -1,4 +1,4 @@
-# ruff: noqa: F811  (the fixtures imported from tests.test_engine)
+# ruff: noqa: F811  (the fixtures cli, clock, hook and store, imported below)
 """Exactly once without the channel's help (DESIGN §9): every failure an outcome, leases
 that outlive their sends, prepared objects recorded before the irreversible call.
 
@@ -20,17 +20,8 @@ from posts.errors import ConfigError
 from scheduler.clock import FrozenClock
 from scheduler.config import DaemonSettings, load
 from scheduler.delivery import Engine
-from tests.test_engine import (  # the fixtures cli, clock, hook and store too
-    FakeChannel,
-    approved,
-    cli,  # noqa: F401
-    clock,  # noqa: F401
-    deliveries,
-    hook,  # noqa: F401
-    raises,
-    schedule,
-    store,  # noqa: F401
-)
+from tests.shared import approved, cli, clock, deliveries, schedule  # noqa: F401
+from tests.test_engine import FakeChannel, hook, raises, store  # noqa: F401
 
 SETTINGS = DaemonSettings(
     grace=timedelta(minutes=15),

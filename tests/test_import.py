@@ -4,25 +4,19 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from scheduler.clock import FrozenClock
 from tests.conftest import HELPLINE, Signpost, dump
-
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+from tests.shared import NOW, on_clock
 
 
 @pytest.fixture
-def at(signpost: Signpost):
-    clock = FrozenClock(NOW)
-
-    def run(actor, *args, **kwargs):
-        return signpost(actor, *args, obj={"clock": clock}, **kwargs)
-
-    return run
+def at(signpost: Signpost) -> Signpost:
+    """The CLI with the clock frozen at NOW."""
+    return on_clock(signpost, FrozenClock(NOW))
 
 
 def write(path: Path, header: list[str], rows: list[list[str]], bom: bool = False) -> Path:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from posts import audit, lifecycle
 from posts.models import AuditEvent, Delivery, DeliveryState, new_key
@@ -64,6 +64,16 @@ def moves(store: Store) -> list[tuple[str, str, dict]]:
             for e in session.exec(select(AuditEvent).order_by(AuditEvent.seq))
             if e.subject.startswith("delivery:")
         ]
+
+
+def from_waiting(
+    session: Session, ids: list[int], target: DeliveryState, action: str, actor: str = "tester"
+) -> list[int]:
+    """``lifecycle.move`` out of either waiting state (pending or held) at NOW, as a cancel,
+    a reschedule or a missed delivery moves: the tests below vary only the rows and the move."""
+    return lifecycle.move(
+        session, NOW, actor, ids, sources=[S.pending, S.held], target=target, action=action
+    )
 
 
 def chain_ok(store: Store) -> bool:
@@ -148,18 +158,7 @@ def test_a_row_moved_by_someone_else_in_between_is_not_moved(store: Store):
             session, NOW, "daemon:a", [mine], sources=[S.pending], target=S.sending, action="c"
         ) == [mine]
     with store.transaction() as session:  # ... and the person's cancel finds nothing to move
-        assert (
-            lifecycle.move(
-                session,
-                NOW,
-                "bob",
-                [mine],
-                sources=[S.pending, S.held],
-                target=S.cancelled,
-                action="delivery.cancel",
-            )
-            == []
-        )
+        assert from_waiting(session, [mine], S.cancelled, "delivery.cancel", actor="bob") == []
     assert states(store) == {mine: "sending"}
     assert [a for a, _, _ in moves(store)] == ["c"]
 
@@ -184,15 +183,7 @@ def test_a_change_between_two_source_updates_is_seen_with_its_true_from(
             return real(statement, *args, **kwargs)
 
         monkeypatch.setattr(session, "execute", execute)
-        moved = lifecycle.move(
-            session,
-            NOW,
-            "tester",
-            [first, second],
-            sources=[S.pending, S.held],
-            target=S.missed,
-            action="delivery.missed",
-        )
+        moved = from_waiting(session, [first, second], S.missed, "delivery.missed")
         monkeypatch.undo()
     assert moved == [first, second]
     assert [(s, d["from"]) for _, s, d in moves(store)] == [
@@ -204,15 +195,7 @@ def test_a_change_between_two_source_updates_is_seen_with_its_true_from(
 def test_a_self_loop_never_moves_a_row_twice(store: Store):
     held, pending = add(store, S.held, S.pending)
     with store.transaction() as session:
-        moved = lifecycle.move(
-            session,
-            NOW,
-            "tester",
-            [held, pending],
-            sources=[S.pending, S.held],
-            target=S.held,
-            action="delivery.reschedule",
-        )
+        moved = from_waiting(session, [held, pending], S.held, "delivery.reschedule")
     assert moved == [held, pending]
     assert sorted((s, d["from"], d["to"]) for _, s, d in moves(store)) == [
         (f"delivery:{held}", "held", "held"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -17,9 +17,9 @@ from scheduler.workspace import Workspace, open_channels
 from tests.conftest import CONFIG, HELPLINE, add_post
 from tests.database import TestDatabase
 from tests.peers import WebhookReceiver
+from tests.shared import NOW, approve, on_clock, schedule_post
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -48,10 +48,19 @@ channel = "team"
     return config
 
 
-def run(signpost, config, clock, actor, *args):
-    result = signpost(actor, *args, obj={"clock": clock}, config=config)
-    assert result.exit_code in (0, 3), result.stderr
-    return result
+def team_cli(signpost, config: Path, clock: FrozenClock):
+    """The CLI on the team's config and the test's clock, for a whole story.
+
+    A step may be refused by policy (exit 3) without ending the story, never fail otherwise.
+    """
+    run = on_clock(signpost, clock)
+
+    def step(actor, *args):
+        result = run(actor, *args, config=config)
+        assert result.exit_code in (0, 3), result.stderr
+        return result
+
+    return step
 
 
 def engine_for(config: Path, clock: FrozenClock, client: httpx.Client) -> tuple[Engine, Workspace]:
@@ -76,26 +85,12 @@ def test_approval_requested_and_failed_delivery_reach_the_team_once(
     signpost, team, webhook_receiver
 ):
     clock = FrozenClock(NOW)
-    run(signpost, team, clock, "carol", "init")
-    run(signpost, team, clock, "carol", "campaign", "add", "stop-it-now", "--name", "S")
-    post = add_post(
-        lambda *a, **k: signpost(*a, obj={"clock": clock}, config=team, **k), f"Help: {HELPLINE}"
-    )
-    run(signpost, team, clock, "alice", "post", "submit", str(post["id"]))
-    run(signpost, team, clock, "bob", "post", "approve", str(post["id"]), "--revision", "1")
-    run(
-        signpost,
-        team,
-        clock,
-        "alice",
-        "post",
-        "schedule",
-        str(post["id"]),
-        "--at",
-        "+1m",
-        "--channels",
-        "newsroom",
-    )
+    cli = team_cli(signpost, team, clock)
+    cli("carol", "init")
+    cli("carol", "campaign", "add", "stop-it-now", "--name", "S")
+    post = add_post(cli, f"Help: {HELPLINE}")
+    approve(cli, post["id"])
+    schedule_post(cli, post["id"], "+1m")
 
     with httpx.Client() as client:
         engine, ws = engine_for(team, clock, client)
@@ -114,21 +109,16 @@ def test_approval_requested_and_failed_delivery_reach_the_team_once(
     texts = [d["text"] for d in sent_to(webhook_receiver, "/team")]
     assert len(texts) == 2  # each notification exactly once
     assert "failed" in texts[1] and "deliveries retry" in texts[1]
-    listed = json.loads(
-        run(signpost, team, clock, "bob", "deliveries", "list", "--format", "json").stdout
-    )
+    listed = json.loads(cli("bob", "deliveries", "list", "--format", "json").stdout)
     notices = [d for d in listed if d["notice"]]
     assert {d["state"] for d in notices} == {"sent"}
-    log = json.loads(
-        run(
-            signpost, team, clock, "bob", "audit", "log", "--limit", "100", "--format", "json"
-        ).stdout
-    )
+    log = json.loads(cli("bob", "audit", "log", "--limit", "100", "--format", "json").stdout)
     assert [e["action"] for e in log].count("notice.queue") == 2
 
 
 def test_missed_and_paused(signpost, team, webhook_receiver):
     clock = FrozenClock(NOW)
+    cli = team_cli(signpost, team, clock)
     for actor, *args in (
         ("carol", "init"),
         ("carol", "campaign", "add", "stop-it-now", "--name", "S"),
@@ -136,7 +126,7 @@ def test_missed_and_paused(signpost, team, webhook_receiver):
         ("alice", "post", "schedule", "1", "--at", "+1m", "--channels", "newsroom"),
         ("carol", "pause", "--reason", "all comms on hold"),
     ):
-        run(signpost, team, clock, actor, *args)
+        cli(actor, *args)
     clock.advance(timedelta(minutes=20))  # never approved: missed after the grace period
     with httpx.Client() as client:
         engine, ws = engine_for(team, clock, client)
@@ -150,21 +140,11 @@ def test_missed_and_paused(signpost, team, webhook_receiver):
 
 def test_a_failing_notification_does_not_notify(signpost, team, webhook_receiver):
     clock = FrozenClock(NOW)
-    run(signpost, team, clock, "carol", "init")
-    run(signpost, team, clock, "carol", "campaign", "add", "stop-it-now", "--name", "S")
-    run(
-        signpost,
-        team,
-        clock,
-        "alice",
-        "post",
-        "add",
-        "--campaign",
-        "stop-it-now",
-        "--text",
-        f"Help {HELPLINE}",
-    )
-    run(signpost, team, clock, "alice", "post", "submit", "1")
+    cli = team_cli(signpost, team, clock)
+    cli("carol", "init")
+    cli("carol", "campaign", "add", "stop-it-now", "--name", "S")
+    add_post(cli, f"Help {HELPLINE}")
+    cli("alice", "post", "submit", "1")
     with httpx.Client() as client:
         engine, ws = engine_for(team, clock, client)
         webhook_receiver.respond(410)

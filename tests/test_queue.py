@@ -12,6 +12,7 @@ from posts.errors import UserError
 from posts.slots import upcoming
 from scheduler.clock import FrozenClock
 from tests.conftest import HELPLINE, add_post, dump
+from tests.shared import on_clock
 
 NOW = datetime(2026, 3, 27, 12, 0, tzinfo=UTC)  # Friday 12:00 GMT; BST from Sunday
 
@@ -72,12 +73,8 @@ def test_bad_slot_specs(spec, words):
 
 @pytest.fixture
 def cli(signpost):
-    clock = FrozenClock(NOW)
-
-    def run(actor, *args, **kwargs):
-        return signpost(actor, *args, obj={"clock": clock}, **kwargs)
-
-    return run
+    """The CLI with the clock frozen at NOW, a Friday before the clocks go forward."""
+    return on_clock(signpost, FrozenClock(NOW))
 
 
 def test_queue_takes_the_next_free_slot_per_channel(cli, campaign, db_path):

@@ -9,37 +9,21 @@ import pytest
 
 from scheduler.clock import FrozenClock
 from tests.conftest import HELPLINE, Signpost, add_post, dump
+from tests.shared import on_clock, schedule_post
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def at(signpost: Signpost):
-    clock = FrozenClock(NOW)
-
-    def run(actor, *args, **kwargs):
-        return signpost(actor, *args, obj={"clock": clock}, **kwargs)
-
-    return run
+def at(signpost: Signpost) -> Signpost:
+    """The CLI with the clock frozen at NOW, before every date the tests schedule."""
+    return on_clock(signpost, FrozenClock(NOW))
 
 
 def series(at, tz: str, start: str, rule: str, channels: str = "newsroom"):
     at("carol", "campaign", "add", "stop-it-now", "--name", "S", "--tz", tz)
     post = add_post(at, f"Help: {HELPLINE}")
-    return at(
-        "alice",
-        "post",
-        "schedule",
-        str(post["id"]),
-        "--at",
-        start,
-        "--rrule",
-        rule,
-        "--channels",
-        channels,
-        "--format",
-        "json",
-    )
+    return schedule_post(at, post["id"], start, channels, "--rrule", rule)
 
 
 @pytest.mark.parametrize(
@@ -121,18 +105,7 @@ def test_bad_rules_change_nothing(at, initialised, db_path, rule, start, message
     at("carol", "campaign", "add", "stop-it-now", "--name", "S")
     post = add_post(at, f"Help: {HELPLINE}")
     before = dump(db_path)
-    result = at(
-        "alice",
-        "post",
-        "schedule",
-        str(post["id"]),
-        "--at",
-        start,
-        "--rrule",
-        rule,
-        "--channels",
-        "newsroom",
-    )
+    result = schedule_post(at, post["id"], start, "newsroom", "--rrule", rule)
     assert result.exit_code == 1
     assert message in result.stderr
     assert dump(db_path) == before
@@ -141,19 +114,15 @@ def test_bad_rules_change_nothing(at, initialised, db_path, rule, start, message
 def test_expires_does_not_go_with_a_series(at, initialised):
     at("carol", "campaign", "add", "stop-it-now", "--name", "S")
     post = add_post(at, f"Help: {HELPLINE}")
-    result = at(
-        "alice",
-        "post",
-        "schedule",
-        str(post["id"]),
-        "--at",
+    result = schedule_post(
+        at,
+        post["id"],
         "2026-02-02 09:00",
+        "newsroom",
         "--rrule",
         "FREQ=DAILY;COUNT=2",
         "--expires",
         "2026-02-02 10:00",
-        "--channels",
-        "newsroom",
     )
     assert result.exit_code == 1
     assert "--expires goes with one time" in result.stderr

@@ -12,37 +12,19 @@ from posts.store import Store
 from scheduler.clock import FrozenClock
 from scheduler.config import DaemonSettings, load
 from scheduler.delivery import Engine
-from tests.conftest import HELPLINE
-from tests.test_utm import Recorder
+from tests.conftest import HELPLINE, add_post
+from tests.shared import Recorder, approve, on_clock
 
 NOW = datetime(2026, 3, 27, 12, 0, tzinfo=UTC)  # Friday; clocks go forward on Sunday
 
 
 def test_report_lists_sent_posts_with_urls_tagged_links_and_totals(signpost, campaign, config_file):
     clock = FrozenClock(NOW)
-
-    def cli(actor, *args):
-        return signpost(actor, *args, obj={"clock": clock})
-
+    cli = on_clock(signpost, clock)
     ids = []
     for n in range(3):
-        post = json.loads(
-            cli(
-                "alice",
-                "post",
-                "add",
-                "--campaign",
-                campaign,
-                "--text",
-                f"Post {n}: {HELPLINE}",
-                "--link",
-                "https://www.stopitnow.org.uk/",
-                "--format",
-                "json",
-            ).stdout
-        )
-        cli("alice", "post", "submit", str(post["id"]))
-        cli("bob", "post", "approve", str(post["id"]), "--revision", "1")
+        post = add_post(cli, f"Post {n}: {HELPLINE}", "--link", "https://www.stopitnow.org.uk/")
+        approve(cli, post["id"])
         ids.append(post["id"])
     cli("alice", "post", "schedule", str(ids[0]), "--at", "+1h", "--channels", "newsroom,feed")
     cli("alice", "post", "schedule", str(ids[1]), "--at", "+4d", "--channels", "newsroom")

@@ -11,47 +11,13 @@ import pytest
 from scheduler.clock import FrozenClock
 from tests.conftest import HELPLINE, Signpost, add_post, dump
 from tests.database import TestDatabase
-
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-TEXT = f"Confidential help to stop: {HELPLINE}."
+from tests.shared import NOW, TEXT, approve, approved, as_json, on_clock, schedule_post
 
 
 @pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock(NOW)
-
-
-@pytest.fixture
-def at(signpost: Signpost, clock: FrozenClock) -> Signpost:
-    """The CLI with the frozen clock."""
-
-    def run(actor, *args, **kwargs):
-        return signpost(actor, *args, obj={"clock": clock}, **kwargs)
-
-    return run
-
-
-def schedule(at: Signpost, post_id: int, when: str, channels: str = "newsroom", *extra: str):
-    return at(
-        "alice",
-        "post",
-        "schedule",
-        str(post_id),
-        "--at",
-        when,
-        "--channels",
-        channels,
-        *extra,
-        "--format",
-        "json",
-    )
-
-
-def approved_post(at: Signpost) -> dict:
-    post = add_post(at, TEXT)
-    assert at("alice", "post", "submit", str(post["id"])).exit_code == 0
-    assert at("bob", "post", "approve", str(post["id"]), "--revision", "1").exit_code == 0
-    return post
+def at(signpost: Signpost) -> Signpost:
+    """The CLI with the clock frozen at NOW."""
+    return on_clock(signpost, FrozenClock(NOW))
 
 
 @pytest.mark.parametrize(
@@ -68,7 +34,7 @@ def approved_post(at: Signpost) -> dict:
 def test_when_is_read_in_the_campaign_zone(at: Signpost, initialised, tz, wall, utc):
     at("carol", "campaign", "add", "stop-it-now", "--name", "S", "--tz", tz)
     post = add_post(at, TEXT)
-    result = schedule(at, post["id"], wall)
+    result = schedule_post(at, post["id"], wall)
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["deliveries"][0]["due"] == utc
 
@@ -108,7 +74,7 @@ def test_dst_gap_and_fold_are_refused_with_both_readings(
     at("carol", "campaign", "add", "stop-it-now", "--name", "S", "--tz", tz)
     post = add_post(at, TEXT)
     before = dump(db_path)
-    result = schedule(at, post["id"], wall)
+    result = schedule_post(at, post["id"], wall)
     assert result.exit_code == 1
     assert f"--at '{wall}' {words} in {tz}" in result.stderr
     for reading in readings:
@@ -118,7 +84,7 @@ def test_dst_gap_and_fold_are_refused_with_both_readings(
 
 def test_the_suggested_reading_is_accepted(at: Signpost, campaign: str):
     post = add_post(at, TEXT)
-    result = schedule(at, post["id"], "2026-10-25T01:30+00:00")
+    result = schedule_post(at, post["id"], "2026-10-25T01:30+00:00")
     assert json.loads(result.stdout)["deliveries"][0]["due"] == "2026-10-25T01:30:00+00:00"
 
 
@@ -169,45 +135,41 @@ def test_over_long_for_the_scheduled_channel_is_refused(
             channels=settings.channels,
         )
         post_id = post.id
-    with store.transaction() as session:
-        made = deliveries.schedule(
-            session,
-            alice,
-            NOW,
-            post=workflow.get_post(session, post_id),
-            dues=[datetime(2026, 3, 2, tzinfo=UTC)],
-            expires=None,
-            channel_names=["mastodon"],
-            channels=settings.channels,
-        )
-        assert [d.channel for d in made] == ["mastodon"]
-    before = dump(db_path)
-    with pytest.raises(PolicyRefused, match=r"too long for bluesky \(bluesky\): .* limit 300"):
+
+    def schedule_to(channel_names: list[str], due: datetime) -> list[str]:
+        """The post scheduled as alice in a transaction of its own, as both steps below are:
+        the channels of the deliveries made."""
         with store.transaction() as session:
-            deliveries.schedule(
+            made = deliveries.schedule(
                 session,
                 alice,
                 NOW,
                 post=workflow.get_post(session, post_id),
-                dues=[datetime(2026, 3, 3, tzinfo=UTC)],
+                dues=[due],
                 expires=None,
-                channel_names=["bluesky", "newsroom"],
+                channel_names=channel_names,
                 channels=settings.channels,
             )
+            return [d.channel for d in made]
+
+    assert schedule_to(["mastodon"], datetime(2026, 3, 2, tzinfo=UTC)) == ["mastodon"]
+    before = dump(db_path)
+    with pytest.raises(PolicyRefused, match=r"too long for bluesky \(bluesky\): .* limit 300"):
+        schedule_to(["bluesky", "newsroom"], datetime(2026, 3, 3, tzinfo=UTC))
     assert dump(db_path) == before
     store.close()
 
 
 def test_channel_type_without_adapter_cannot_be_scheduled(at: Signpost, campaign: str):
     post = add_post(at, TEXT)
-    result = schedule(at, post["id"], "+1h", "x")
+    result = schedule_post(at, post["id"], "+1h", "x")
     assert result.exit_code == 1
     assert "x is a x channel, which cannot publish yet" in result.stderr
 
 
 def test_scheduled_before_approval_is_held_then_released(at: Signpost, campaign: str):
     post = add_post(at, TEXT)
-    created = json.loads(schedule(at, post["id"], "+1h", "newsroom,feed").stdout)
+    created = json.loads(schedule_post(at, post["id"], "+1h", "newsroom,feed").stdout)
     assert [d["state"] for d in created["deliveries"]] == ["held", "held"]
     keys = {d["idempotency_key"] for d in created["deliveries"]}
     assert len(keys) == 2
@@ -224,8 +186,8 @@ def test_scheduled_before_approval_is_held_then_released(at: Signpost, campaign:
 
 
 def test_pause_holds_and_resume_releases(at: Signpost, campaign: str):
-    post = approved_post(at)
-    schedule(at, post["id"], "+1h", "newsroom,feed")
+    post_id = approved(at)
+    schedule_post(at, post_id, "+1h", "newsroom,feed")
     paused = at("carol", "pause", "--channel", "newsroom", "--reason", "incident")
     assert paused.exit_code == 0, paused.stderr
     states = {
@@ -263,9 +225,9 @@ def test_pause_needs_a_reason_and_a_known_scope(at: Signpost, campaign: str, db_
 
 
 def test_cancel_post_cancels_its_deliveries(at: Signpost, campaign: str):
-    post = approved_post(at)
-    schedule(at, post["id"], "+1h", "newsroom,feed")
-    at("alice", "post", "cancel", str(post["id"]))
+    post_id = approved(at)
+    schedule_post(at, post_id, "+1h", "newsroom,feed")
+    at("alice", "post", "cancel", str(post_id))
     states = {
         d["state"] for d in json.loads(at("bob", "deliveries", "list", "--format", "json").stdout)
     }
@@ -273,22 +235,22 @@ def test_cancel_post_cancels_its_deliveries(at: Signpost, campaign: str):
 
 
 def test_calendar_shows_deliveries_in_order(at: Signpost, campaign: str):
-    post = approved_post(at)
-    schedule(at, post["id"], "2026-03-05 09:00", "newsroom")
-    schedule(at, post["id"], "2026-03-03 09:00", "feed")
-    schedule(at, post["id"], "2026-05-03 09:00", "feed", "--again")
-    cal = at(
-        "bob",
-        "calendar",
-        "--from",
-        "2026-03-02 00:00",
-        "--to",
-        "2026-03-10 00:00",
-        "--format",
-        "json",
+    post_id = approved(at)
+    schedule_post(at, post_id, "2026-03-05 09:00", "newsroom")
+    schedule_post(at, post_id, "2026-03-03 09:00", "feed")
+    schedule_post(at, post_id, "2026-05-03 09:00", "feed", "--again")
+    rows = as_json(
+        at(
+            "bob",
+            "calendar",
+            "--from",
+            "2026-03-02 00:00",
+            "--to",
+            "2026-03-10 00:00",
+            "--format",
+            "json",
+        )
     )
-    assert cal.exit_code == 0, cal.stderr
-    rows = json.loads(cal.stdout)
     assert [(r["channel"], r["due_local"]) for r in rows] == [
         ("feed", "2026-03-03 09:00 GMT"),
         ("newsroom", "2026-03-05 09:00 GMT"),
@@ -299,16 +261,15 @@ def test_calendar_shows_deliveries_in_order(at: Signpost, campaign: str):
 
 def test_pausing_one_campaign_leaves_the_other_alone(at: Signpost, campaign: str):
     at("carol", "campaign", "add", "aaa-other", "--name", "Other")
-    ours = approved_post(at)
+    ours = approved(at)
     theirs = at(
         "alice", "post", "add", "--campaign", "aaa-other", "--text", TEXT, "--format", "json"
     )
     theirs_id = json.loads(theirs.stdout)["id"]
-    at("alice", "post", "submit", str(theirs_id))
-    at("bob", "post", "approve", str(theirs_id), "--revision", "1")
-    schedule(at, ours["id"], "+1h")
-    schedule(at, theirs_id, "+1h")
-    for paused, held_post in (("aaa-other", theirs_id), ("stop-it-now", ours["id"])):
+    approve(at, theirs_id)
+    schedule_post(at, ours, "+1h")
+    schedule_post(at, theirs_id, "+1h")
+    for paused, held_post in (("aaa-other", theirs_id), ("stop-it-now", ours)):
         at("carol", "pause", "--campaign", paused, "--reason", "check")
         states = {
             d["post"]: d["state"]

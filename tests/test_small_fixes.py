@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the fixture clock, imported from tests.shared)
 """Issue 9's smaller things, as the people using them see them.
 
 A rejected post says who rejected it and why; tables never show Python reprs; a calendar
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,26 +20,17 @@ from scheduler.config import DaemonSettings, load
 from scheduler.delivery import Engine
 from tests.conftest import HELPLINE, Signpost, add_post, dump
 from tests.database import TestDatabase
+from tests.shared import clock, on_clock, schedule_post  # noqa: F401
 from tests.test_engine import FakeChannel, raises
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TEXT = f"Worried about what you look at online? Confidential help: {HELPLINE}."
 COMMENT = "Say 'confidential' in the first line"
 
 
 @pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock(NOW)
-
-
-@pytest.fixture
 def at(signpost: Signpost, campaign: str, clock: FrozenClock) -> Signpost:
-    """The CLI, with the stop-it-now campaign, on the frozen clock."""
-
-    def run(actor, *args, **kwargs):
-        return signpost(actor, *args, obj={"clock": clock}, **kwargs)
-
-    return run
+    """The CLI, with the stop-it-now campaign, on the frozen clock (at tests.shared.NOW)."""
+    return on_clock(signpost, clock)
 
 
 def ok(result, exit_code: int = 0):
@@ -277,21 +269,7 @@ def engine(config_file: Path, campaign: str, clock: FrozenClock):
 def schedule_approved(at: Signpost, when: str, *extra: str) -> int:
     post = submitted(at)
     ok(at("bob", "post", "approve", str(post["id"]), "--revision", "1"))
-    result = ok(
-        at(
-            "alice",
-            "post",
-            "schedule",
-            str(post["id"]),
-            "--at",
-            when,
-            "--channels",
-            "newsroom",
-            *extra,
-            "-f",
-            "json",
-        )
-    )
+    result = ok(schedule_post(at, post["id"], when, "newsroom", *extra))
     return json.loads(result.stdout)["deliveries"][0]["id"]
 
 
@@ -527,18 +505,7 @@ def test_new_rules_leave_approvals_alone_but_say_what_breaks_them(at: Signpost, 
     ok(at("bob", "post", "approve", str(post["id"]), "--revision", "1"))
     waiting = add_post(at, TEXT)
     ok(at("alice", "post", "submit", str(waiting["id"])))
-    ok(
-        at(
-            "alice",
-            "post",
-            "schedule",
-            str(post["id"]),
-            "--at",
-            "2026-03-20 09:00",
-            "--channels",
-            "feed",
-        )
-    )
+    ok(schedule_post(at, post["id"], "2026-03-20 09:00", "feed"))
 
     edited = ok(
         at("carol", "campaign", "edit", "stop-it-now", "--forbid", "online", "--end", "2026-03-15")

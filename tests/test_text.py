@@ -123,31 +123,17 @@ def test_mastodon_limit(text: str, max_characters: int | None, over: list[str]) 
 # --- Bluesky --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("text", "over"),
-    [
-        ("a" * 300, []),
-        ("a" * 301, ["graphemes"]),
-        ("a" * 270 + " " + "https://www.stopitnow.org.uk/x", ["graphemes"]),
-        (THUMBS_UP_MEDIUM * 300, []),
-        (THUMBS_UP_MEDIUM * 301, ["graphemes"]),
-        (FAMILY * 120, []),
-        (FAMILY * 121, ["UTF-8 bytes"]),
-        (FAMILY * 301, ["graphemes", "UTF-8 bytes"]),
-    ],
-    ids=[
-        "300-fits",
-        "301-refused",
-        "url-counts-literally",
-        "300-emoji-2400-bytes-fit",
-        "301-emoji-refused",
-        "3000-bytes-fit",
-        "3025-bytes-refused-at-121-graphemes",
-        "both-limits-broken",
-    ],
-)
-def test_bluesky_limits(text: str, over: list[str]) -> None:
-    assert too_long("bluesky", text) == over
+#: texts by case and the units Bluesky refuses each in (empty: it fits), for test_limit
+BLUESKY_LIMITS = {
+    "300-fits": ("a" * 300, []),
+    "301-refused": ("a" * 301, ["graphemes"]),
+    "url-counts-literally": ("a" * 270 + " " + "https://www.stopitnow.org.uk/x", ["graphemes"]),
+    "300-emoji-2400-bytes-fit": (THUMBS_UP_MEDIUM * 300, []),
+    "301-emoji-refused": (THUMBS_UP_MEDIUM * 301, ["graphemes"]),
+    "3000-bytes-fit": (FAMILY * 120, []),
+    "3025-bytes-refused-at-121-graphemes": (FAMILY * 121, ["UTF-8 bytes"]),
+    "both-limits-broken": (FAMILY * 301, ["graphemes", "UTF-8 bytes"]),
+}
 
 
 # --- X --------------------------------------------------------------------------------------
@@ -182,33 +168,18 @@ def test_x_weighted_length(text: str, expected: int) -> None:
     assert x_weighted_length(text) == expected
 
 
-@pytest.mark.parametrize(
-    ("text", "over"),
-    [
-        ("a" * 280, []),
-        ("a" * 281, ["weighted characters"]),
-        ("日" * 140, []),
-        ("日" * 141, ["weighted characters"]),
-        ("日" * 140 + "a", ["weighted characters"]),
-        (FAMILY * 140, []),
-        (FAMILY * 140 + "a", ["weighted characters"]),
-        ("a" * 256 + " " + LONG_URL, []),
-        ("a" * 257 + " " + LONG_URL, ["weighted characters"]),
-    ],
-    ids=[
-        "280-fits",
-        "281-refused",
-        "140-cjk-fit",
-        "141-cjk-refused",
-        "cjk-plus-one-refused",
-        "140-family-emoji-fit",
-        "family-emoji-plus-one-refused",
-        "url-makes-280",
-        "url-makes-281",
-    ],
-)
-def test_x_limit(text: str, over: list[str]) -> None:
-    assert too_long("x", text) == over
+#: texts by case and the units X refuses each in (empty: it fits), for test_limit
+X_LIMITS = {
+    "280-fits": ("a" * 280, []),
+    "281-refused": ("a" * 281, ["weighted characters"]),
+    "140-cjk-fit": ("日" * 140, []),
+    "141-cjk-refused": ("日" * 141, ["weighted characters"]),
+    "cjk-plus-one-refused": ("日" * 140 + "a", ["weighted characters"]),
+    "140-family-emoji-fit": (FAMILY * 140, []),
+    "family-emoji-plus-one-refused": (FAMILY * 140 + "a", ["weighted characters"]),
+    "url-makes-280": ("a" * 256 + " " + LONG_URL, []),
+    "url-makes-281": ("a" * 257 + " " + LONG_URL, ["weighted characters"]),
+}
 
 
 # --- Telegram and Discord -------------------------------------------------------------------
@@ -245,18 +216,30 @@ def test_telegram_limits(text: str, has_media: bool, over: list[str]) -> None:
     assert too_long("telegram", text, has_media=has_media) == over
 
 
+#: texts by case and the units Discord refuses each in (empty: it fits), for test_limit
+DISCORD_LIMITS = {
+    "2000-fits": ("a" * 2000, []),
+    "2001-refused": ("a" * 2001, ["UTF-16 units"]),
+    "1000-emoji-fit": (GRINNING * 1000, []),
+    "1000-emoji-plus-one-refused": (GRINNING * 1000 + "a", ["UTF-16 units"]),
+}
+
+
 @pytest.mark.parametrize(
-    ("text", "over"),
+    ("channel_type", "text", "over"),
     [
-        ("a" * 2000, []),
-        ("a" * 2001, ["UTF-16 units"]),
-        (GRINNING * 1000, []),
-        (GRINNING * 1000 + "a", ["UTF-16 units"]),
+        pytest.param(channel_type, text, over, id=f"{channel_type}-{case}")
+        for channel_type, table in (
+            ("bluesky", BLUESKY_LIMITS),
+            ("x", X_LIMITS),
+            ("discord", DISCORD_LIMITS),
+        )
+        for case, (text, over) in table.items()
     ],
-    ids=["2000-fits", "2001-refused", "1000-emoji-fit", "1000-emoji-plus-one-refused"],
 )
-def test_discord_limit(text: str, over: list[str]) -> None:
-    assert too_long("discord", text) == over
+def test_limit(channel_type: str, text: str, over: list[str]) -> None:
+    """One test for the channels measured by their type alone: only the tables differ."""
+    assert too_long(channel_type, text) == over
 
 
 @pytest.mark.parametrize("channel_type", ["webhook", "email", "atom"])

@@ -1,4 +1,4 @@
-# ruff: noqa: F811  (the fixtures imported from tests.test_engine)
+# ruff: noqa: F811  (the fixtures cli, clock and store, imported below)
 """A send whose outcome is unknown is remembered until something settles it (DESIGN §9).
 
 On a channel that deduplicates, the engine resends an unknown outcome with the same key
@@ -18,18 +18,8 @@ from datetime import datetime, timedelta
 from channels.base import Message, OutcomeUnknown, PermanentError, Receipt
 from posts.lifecycle import UNSURE_WITHDRAWN
 from scheduler.claims import CLOCK_ALLOWANCE
-from tests.test_engine import (  # the fixtures cli, clock and store too
-    FakeChannel,
-    approved,
-    cli,  # noqa: F401
-    clock,  # noqa: F401
-    deliveries,
-    lands_then_drops,
-    post_state,
-    raises,
-    schedule,
-    store,  # noqa: F401
-)
+from tests.shared import approved, cli, clock, deliveries, post_state, schedule  # noqa: F401
+from tests.test_engine import FakeChannel, lands_then_drops, raises, store  # noqa: F401
 from tests.test_exactly_once import engine_for
 
 

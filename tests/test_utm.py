@@ -1,15 +1,16 @@
+# ruff: noqa: F811  (the fixtures cli and clock, imported from tests.shared)
 """UTM tags on outgoing links: per delivery, never in the approved text."""
 
 from __future__ import annotations
 
 import json
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from channels.base import Message, Receipt
+from channels.base import Message
 from channels.bluesky import link_facets
 from channels.utm import tag, tag_text
 from posts.rules import CampaignRules, Content, check
@@ -17,9 +18,9 @@ from posts.store import Store
 from scheduler.clock import FrozenClock
 from scheduler.config import DaemonSettings, load
 from scheduler.delivery import Engine
-from tests.conftest import HELPLINE, Signpost
+from tests.conftest import HELPLINE, Signpost, add_post
+from tests.shared import Recorder, approve, cli, clock, schedule  # noqa: F401
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LINK = "https://www.stopitnow.org.uk/get-help?lang=cy#chat"
 TAGS = {"utm_source": "mastodon", "utm_medium": "social", "utm_campaign": "stop-it-now"}
 
@@ -79,70 +80,21 @@ def test_bluesky_facets_point_at_the_tagged_link():
     assert text.encode()[start:end].decode() == facet["features"][0]["uri"]
 
 
-class Recorder:
-    """A channel that keeps what it was sent."""
-
-    name, deduplicates, dedup_window = "newsroom", False, None
-
-    def __init__(self, kind: str) -> None:
-        self.type = kind
-        self.sent: list[Message] = []
-
-    def publish(self, message: Message) -> Receipt:
-        self.sent.append(message)
-        return Receipt("id")
-
-
-@pytest.fixture
-def cli(signpost: Signpost):
-    clock = FrozenClock(NOW)
-
-    def run(actor, *args, **kwargs):
-        return signpost(actor, *args, obj={"clock": clock}, **kwargs)
-
-    run.clock = clock
-    return run
-
-
-def send_one(cli, config_file: Path, *schedule_args: str) -> tuple[Message, dict]:
-    post = json.loads(
-        cli(
-            "alice",
-            "post",
-            "add",
-            "--campaign",
-            "stop-it-now",
-            "--text",
-            f"Help: {HELPLINE}. More: https://www.stopitnow.org.uk/faq",
-            "--link",
-            LINK,
-            "--format",
-            "json",
-        ).stdout
+def send_one(
+    cli: Signpost, clock: FrozenClock, config_file: Path, *schedule_args: str
+) -> tuple[Message, dict]:
+    post = add_post(
+        cli, f"Help: {HELPLINE}. More: https://www.stopitnow.org.uk/faq", "--link", LINK
     )
-    cli("alice", "post", "submit", str(post["id"]))
-    cli("bob", "post", "approve", str(post["id"]), "--revision", "1")
-    assert (
-        cli(
-            "alice",
-            "post",
-            "schedule",
-            str(post["id"]),
-            "--at",
-            "+1m",
-            "--channels",
-            "newsroom",
-            *schedule_args,
-        ).exit_code
-        == 0
-    )
-    cli.clock.advance(timedelta(minutes=1))
+    approve(cli, post["id"])
+    schedule(cli, post["id"], "+1m", "newsroom", *schedule_args)
+    clock.advance(timedelta(minutes=1))
     channel = Recorder("mastodon")
     store = Store(load(config_file).database_url)
     engine = Engine(
         store=store,
         settings=DaemonSettings(),
-        clock=cli.clock,
+        clock=clock,
         channels={"newsroom": channel},
         owner="daemon:test",
         rng=random.Random(1),
@@ -153,18 +105,14 @@ def send_one(cli, config_file: Path, *schedule_args: str) -> tuple[Message, dict
     return channel.sent[0], {"before": post, "after": after}
 
 
-def test_each_delivery_tags_its_links_and_the_approval_stands(cli, initialised, config_file):
-    cli(
-        "carol",
-        "campaign",
-        "add",
-        "stop-it-now",
-        "--name",
-        "S",
-        "--link-domain",
-        "stopitnow.org.uk",
-    )
-    message, post = send_one(cli, config_file)
+def add_campaign(cli: Signpost, *options: str) -> None:
+    """The stop-it-now campaign with the UTM and link options a test is about."""
+    assert cli("carol", "campaign", "add", "stop-it-now", "--name", "S", *options).exit_code == 0
+
+
+def test_each_delivery_tags_its_links_and_the_approval_stands(cli, clock, initialised, config_file):
+    add_campaign(cli, "--link-domain", "stopitnow.org.uk")
+    message, post = send_one(cli, clock, config_file)
     assert message.link == tag(
         LINK, {"utm_source": "mastodon", "utm_medium": "social", "utm_campaign": "stop-it-now"}
     )
@@ -175,27 +123,16 @@ def test_each_delivery_tags_its_links_and_the_approval_stands(cli, initialised, 
     assert post["after"]["state"] == "published"
 
 
-def test_campaign_overrides_and_opt_outs(cli, initialised, config_file):
-    cli(
-        "carol",
-        "campaign",
-        "add",
-        "stop-it-now",
-        "--name",
-        "S",
-        "--utm-campaign",
-        "winter-2026",
-        "--utm-medium",
-        "organic",
-    )
-    message, _ = send_one(cli, config_file)
+def test_campaign_overrides_and_opt_outs(cli, clock, initialised, config_file):
+    add_campaign(cli, "--utm-campaign", "winter-2026", "--utm-medium", "organic")
+    message, _ = send_one(cli, clock, config_file)
     assert message.link.endswith("utm_medium=organic&utm_campaign=winter-2026#chat")
-    untagged, _ = send_one(cli, config_file, "--no-utm")
+    untagged, _ = send_one(cli, clock, config_file, "--no-utm")
     assert untagged.link == LINK
     assert "utm_" not in untagged.text
 
 
-def test_campaign_without_utm(cli, initialised, config_file):
-    cli("carol", "campaign", "add", "stop-it-now", "--name", "S", "--no-utm")
-    message, _ = send_one(cli, config_file)
+def test_campaign_without_utm(cli, clock, initialised, config_file):
+    add_campaign(cli, "--no-utm")
+    message, _ = send_one(cli, clock, config_file)
     assert message.link == LINK

@@ -31,6 +31,7 @@ from scheduler.workspace import Workspace, make_engine
 from tests.conftest import HELPLINE, Signpost, add_post, dump
 from tests.database import TestDatabase
 from tests.peers import WebhookReceiver
+from tests.shared import as_json, on_clock, schedule, schedule_post
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday, GMT
 TEXT = f"Worried about what you look at online? Confidential help: {HELPLINE}."
@@ -73,20 +74,12 @@ def clock() -> FrozenClock:
 @pytest.fixture
 def at(signpost: Signpost, campaign: str, clock: FrozenClock) -> Signpost:
     """The CLI with the test's frozen clock."""
-
-    def run(actor, *args, **kwargs):
-        return signpost(actor, *args, obj={"clock": clock}, **kwargs)
-
-    return run
+    return on_clock(signpost, clock)
 
 
 def ok(result):
     assert result.exit_code == 0, result.stderr
     return result
-
-
-def as_json(result) -> dict | list:
-    return json.loads(ok(result).stdout)
 
 
 def submitted(at: Signpost, text: str = TEXT, *extra: str) -> dict:
@@ -424,32 +417,9 @@ def test_schedule_without_channels_and_without_intended_ones_says_how(at: Signpo
 
 def test_a_second_schedule_is_refused_unless_again(at: Signpost, db_path: TestDatabase):
     post = submitted(at)
-    first = as_json(
-        at(
-            "alice",
-            "post",
-            "schedule",
-            str(post["id"]),
-            "--at",
-            "2026-03-03 09:00",
-            "--channels",
-            "newsroom",
-            "-f",
-            "json",
-        )
-    )
-    [delivery] = first["deliveries"]
+    [delivery] = schedule(at, post["id"], "2026-03-03 09:00")
     before = dump(db_path)
-    slip = at(
-        "alice",
-        "post",
-        "schedule",
-        str(post["id"]),
-        "--at",
-        "2026-03-04 10:00",
-        "--channels",
-        "feed,newsroom",
-    )
+    slip = schedule_post(at, post["id"], "2026-03-04 10:00", "feed,newsroom")
     assert slip.exit_code == 1
     assert slip.stderr == (
         f"error: post 1 already has delivery {delivery['id']} on newsroom (held, due"
@@ -458,22 +428,7 @@ def test_a_second_schedule_is_refused_unless_again(at: Signpost, db_path: TestDa
         f" {delivery['id']}', or give --again to post it twice\n"
     )
     assert dump(db_path) == before
-    meant = as_json(
-        at(
-            "alice",
-            "post",
-            "schedule",
-            str(post["id"]),
-            "--at",
-            "2026-03-04 10:00",
-            "--channels",
-            "newsroom",
-            "--again",
-            "-f",
-            "json",
-        )
-    )
-    [second] = meant["deliveries"]
+    [second] = schedule(at, post["id"], "2026-03-04 10:00", "newsroom", "--again")
     assert second["idempotency_key"] != delivery["idempotency_key"]
     [event] = [e for e in events(at, post["id"]) if e["details"].get("again")]
     assert event["details"]["deliveries"][0]["id"] == second["id"]
@@ -481,23 +436,8 @@ def test_a_second_schedule_is_refused_unless_again(at: Signpost, db_path: TestDa
 
 def test_a_series_is_one_schedule(at: Signpost):
     post = submitted(at)
-    made = as_json(
-        at(
-            "alice",
-            "post",
-            "schedule",
-            str(post["id"]),
-            "--at",
-            "2026-03-03 09:00",
-            "--rrule",
-            "FREQ=WEEKLY;COUNT=3",
-            "--channels",
-            "feed",
-            "-f",
-            "json",
-        )
-    )
-    assert [d["due_local"] for d in made["deliveries"]] == [
+    made = schedule(at, post["id"], "2026-03-03 09:00", "feed", "--rrule", "FREQ=WEEKLY;COUNT=3")
+    assert [d["due_local"] for d in made] == [
         "2026-03-03 09:00 GMT",
         "2026-03-10 09:00 GMT",
         "2026-03-17 09:00 GMT",
@@ -519,46 +459,17 @@ def test_scheduling_outside_the_campaigns_days_is_refused(at: Signpost, db_path:
     )
     post = submitted(at)
     before = dump(db_path)
-    early = at(
-        "alice",
-        "post",
-        "schedule",
-        str(post["id"]),
-        "--at",
-        "2026-03-04 23:30",
-        "--channels",
-        "feed",
-    )
+    early = schedule_post(at, post["id"], "2026-03-04 23:30", "feed")
     assert early.exit_code == 1
     assert early.stderr == (
         "error: --at 2026-03-04T23:30:00+00:00 is before campaign 'stop-it-now' starts"
         " (2026-03-05); change it with 'signpost campaign edit'\n"
     )
-    late = at(
-        "alice",
-        "post",
-        "schedule",
-        str(post["id"]),
-        "--at",
-        "2026-04-01 00:30",
-        "--channels",
-        "feed",
-    )
+    late = schedule_post(at, post["id"], "2026-04-01 00:30", "feed")
     assert late.exit_code == 1
     assert "is after campaign 'stop-it-now' ends (2026-03-31)" in late.stderr
     assert dump(db_path) == before
-    ok(
-        at(
-            "alice",
-            "post",
-            "schedule",
-            str(post["id"]),
-            "--at",
-            "2026-03-31 23:30",
-            "--channels",
-            "feed",
-        )
-    )
+    ok(schedule_post(at, post["id"], "2026-03-31 23:30", "feed"))
 
 
 # --- undo: cancel and reschedule, against a real receiver ---------------------------------------
@@ -595,21 +506,8 @@ def test_a_cancelled_delivery_never_reaches_the_receiver(
 ):
     post = submitted(at)
     ok(at("bob", "post", "approve", str(post["id"]), "--revision", "1"))
-    made = as_json(
-        at(
-            "alice",
-            "post",
-            "schedule",
-            str(post["id"]),
-            "--at",
-            "+10m",
-            "--channels",
-            "newsroom,feed",
-            "-f",
-            "json",
-        )
-    )
-    hook = next(d for d in made["deliveries"] if d["channel"] == "newsroom")
+    made = schedule(at, post["id"], "+10m", "newsroom,feed")
+    hook = next(d for d in made if d["channel"] == "newsroom")
     cancelled = as_json(
         at("bob", "deliveries", "cancel", str(hook["id"]), "--reason", "wrong day", "-f", "json")
     )
@@ -640,20 +538,7 @@ def test_a_missed_delivery_rescheduled_arrives_once_with_the_same_key(
 ):
     post = submitted(at)
     ok(at("bob", "post", "approve", str(post["id"]), "--revision", "1"))
-    [made] = as_json(
-        at(
-            "alice",
-            "post",
-            "schedule",
-            str(post["id"]),
-            "--at",
-            "+5m",
-            "--channels",
-            "newsroom",
-            "-f",
-            "json",
-        )
-    )["deliveries"]
+    [made] = schedule(at, post["id"], "+5m")
     clock.advance(timedelta(hours=1))  # the daemon was down: far past the grace
     run_daemon(wired, clock)
     [missed] = as_json(at("bob", "deliveries", "list", "-f", "json"))
@@ -684,20 +569,7 @@ def test_reschedule_refuses_the_past_and_a_dst_gap(
     at: Signpost, db_path: TestDatabase, when: str, expected: str
 ):
     post = submitted(at)
-    [made] = as_json(
-        at(
-            "alice",
-            "post",
-            "schedule",
-            str(post["id"]),
-            "--at",
-            "+1h",
-            "--channels",
-            "feed",
-            "-f",
-            "json",
-        )
-    )["deliveries"]
+    [made] = schedule(at, post["id"], "+1h", "feed")
     before = dump(db_path)
     result = at("alice", "deliveries", "reschedule", str(made["id"]), "--at", when)
     assert result.exit_code == 1
