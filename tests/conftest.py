@@ -82,11 +82,6 @@ def team_config(database_url: str) -> ConfigFile:
     )
 
 
-#: Deprecated: the same config as TOML text with a ``{database_url}`` place-holder, for the
-#: modules that still fill it in by string replacement (build with team_config instead).
-CONFIG = team_config("{database_url}").text()
-
-
 @pytest.fixture(autouse=True)
 def clean_environ() -> Iterator[None]:
     """Restore os.environ after every test, and start without Signpost variables."""

@@ -64,7 +64,7 @@ from scheduler.cli import app
 from scheduler.clock import FrozenClock
 from scheduler.config import DaemonSettings
 from scheduler.delivery import Claim, Engine
-from tests.conftest import CONFIG
+from tests.conftest import team_config
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CHANNELS = ("newsroom", "feed")  # a webhook we pretend cannot deduplicate; a feed that does
@@ -133,7 +133,7 @@ def template() -> Path:
     folder = Path(tempfile.mkdtemp(prefix="signpost-states-template-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     config = folder / "config.toml"
-    config.write_text(CONFIG.replace("{database_url}", f"sqlite:///{folder}/signpost.db"))
+    team_config(f"sqlite:///{folder}/signpost.db").write(config)
     runner = typer.testing.CliRunner()
     for actor, *args in (
         ("carol", "init"),
@@ -162,7 +162,7 @@ class DeliveryStates(RuleBasedStateMachine):
         shutil.copy(template(), self.folder / "signpost.db")
         self.url = f"sqlite:///{self.folder}/signpost.db"
         self.config = self.folder / "config.toml"
-        self.config.write_text(CONFIG.replace("{database_url}", self.url))
+        team_config(self.url).write(self.config)
         # typer rebuilds the click command on every invoke; the app does not change
         self._fast_cli = mock.patch.object(
             typer.testing, "_get_command", lambda _app: click_command()

@@ -14,7 +14,7 @@ from scheduler.clock import FrozenClock
 from scheduler.config import DaemonSettings
 from scheduler.delivery import Engine
 from scheduler.workspace import Workspace, open_channels
-from tests.conftest import CONFIG, HELPLINE, add_post
+from tests.conftest import HELPLINE, add_post, team_config
 from tests.database import TestDatabase
 from tests.peers import WebhookReceiver
 from tests.shared import NOW, approve, on_clock, schedule_post
@@ -31,21 +31,15 @@ def team(
 ):
     """A workspace whose posts and notifications both go to a loopback receiver."""
     monkeypatch.setenv("SIGNPOST_TEST_WEBHOOK_SECRET", SECRET)
-    config = tmp_path / "config.toml"
-    text = CONFIG.replace("{database_url}", database.url).replace(
-        'url = "http://127.0.0.1:9/hook"', f'url = "{webhook_receiver.url}/newsroom"'
+    hook = f"{webhook_receiver.url}/newsroom"
+    team = f"{webhook_receiver.url}/team"
+    built = (
+        team_config(database.url)
+        .with_channel("newsroom", "webhook", url=hook, token_env="SIGNPOST_TEST_WEBHOOK_SECRET")
+        .with_channel("team", "webhook", url=team, token_env="SIGNPOST_TEST_WEBHOOK_SECRET")
+        .with_table("notify", channel="team")
     )
-    text += f"""
-[channels.team]
-type = "webhook"
-url = "{webhook_receiver.url}/team"
-token_env = "SIGNPOST_TEST_WEBHOOK_SECRET"
-
-[notify]
-channel = "team"
-"""
-    config.write_text(text, encoding="utf-8")
-    return config
+    return built.write(tmp_path / "config.toml")
 
 
 def team_cli(signpost, config: Path, clock: FrozenClock):
