@@ -21,20 +21,38 @@ from posts.rules import ChannelLike, Content, Problem, check
 
 
 def validate_content(content: Content, channels: Mapping[str, ChannelLike]) -> Content:
+    """The content normalised, or a UserError naming the option that is wrong."""
     content = content.normalised()
-    if content.link and not re.match(r"https?://[^\s/]+\.[^\s]+$", content.link):
-        raise UserError(
-            f"--link '{content.link}': expected an http(s) URL such as"
-            " https://www.stopitnow.org.uk/"
+    for field, message in content_problems(content, channels):
+        option = "--link" if field == "link" else f"--variant {field.removeprefix('variant:')}=..."
+        raise UserError(f"{option}{' ' if field == 'link' else ': '}{message}")
+    return content
+
+
+#: an absolute http(s) URL with a dotted host: what a reader can open from a post
+LINK = re.compile(r"https?://[^\s/]+\.[^\s]+$")
+
+
+def content_problems(
+    content: Content, channels: Mapping[str, ChannelLike]
+) -> list[tuple[str, str]]:
+    """What is wrong with a post's link and variants, as ``(field, message)``; the one
+    check behind ``post add``, ``post edit`` and ``post import`` (field ``link`` or
+    ``variant:NAME``, as the CSV's columns are named)."""
+    found = []
+    if content.link and not LINK.match(content.link):
+        found.append(
+            (
+                "link",
+                f"'{content.link}': expected an http(s) URL such as https://www.stopitnow.org.uk/",
+            )
         )
+    known = ", ".join(sorted(channels)) or "none"
     for name in content.variants:
         if name not in channels:
-            known = ", ".join(sorted(channels)) or "none"
-            raise UserError(
-                f"--variant {name}=...: no channel named '{name}' is configured"
-                f" (configured: {known})"
-            )
-    return content
+            message = f"no channel named '{name}' is configured (configured: {known})"
+            found.append((f"variant:{name}", message))
+    return found
 
 
 def validate_intended(names: Sequence[str], channels: Mapping[str, ChannelLike]) -> list[str]:

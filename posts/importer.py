@@ -25,6 +25,7 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from posts import audit, notices, workflow
+from posts.checks import content_problems
 from posts.errors import SignpostError, UserError
 from posts.models import Campaign, Delivery, DeliveryState, Post, PostState, Revision, new_key
 from posts.rules import ChannelLike, Content, check
@@ -199,8 +200,8 @@ def _row(number, raw, path, campaigns, default_campaign, channels, publishing, r
     content = Content(
         text=text, variants=variants, link=value.get("link") or None, media=media
     ).normalised()
-    if content.link and not content.link.startswith(("http://", "https://")):
-        bad("link", f"'{content.link}' is not an http(s) URL")
+    for column, message in content_problems(content, channels):
+        bad(column, message)
     if campaign is not None:
         measure = [n for n in names if n in channels]
         for problem in check(content, workflow.campaign_rules(campaign), channels, measure):

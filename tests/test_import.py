@@ -160,3 +160,34 @@ def test_rows_name_their_own_campaign(at, initialised, tmp_path):
     result = at("alice", "post", "import", str(sheet))
     assert "row 2, column campaign: no campaign 'nope'" in result.stderr
     assert "row 3, column campaign: empty, and no --campaign given" in result.stderr
+
+
+def test_an_imported_link_meets_the_same_check_as_post_add(at, campaign, tmp_path, db_path):
+    """A link `post add` and `post edit` would refuse is refused in a sheet too, so an
+    imported post can never hold content a later edit could not keep."""
+    sheet = write(
+        tmp_path / "plan.csv",
+        ["text", "at", "channels", "link"],
+        [[f"Help: {HELPLINE}", "2026-03-10 09:00", "newsroom", "http://localhost/help"]],
+    )
+    before = dump(db_path)
+    result = at("alice", "post", "import", str(sheet), "--campaign", campaign)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        "row 2, column link: 'http://localhost/help': expected an http(s) URL such as"
+        " https://www.stopitnow.org.uk/"
+    )
+    assert dump(db_path) == before
+    added = at(
+        "alice",
+        "post",
+        "add",
+        "--campaign",
+        campaign,
+        "--text",
+        f"Help: {HELPLINE}",
+        "--link",
+        "http://localhost/help",
+    )
+    assert added.exit_code == 1
+    assert "--link 'http://localhost/help': expected an http(s) URL" in added.stderr
