@@ -27,10 +27,11 @@ def render_deliveries(rows: list[dict[str, Any]], fmt: Format, title: str | None
     render(rows, DELIVERY_COLUMNS, fmt, widths={"last_error": 50, "remote_url": 60}, title=title)
 
 
-def emit_one(row: dict[str, Any]) -> None:
+def render_one(row: dict[str, Any], fmt: Format) -> None:
+    """The one delivery a command acted on: a table row for people, its object for a pipe."""
     from scheduler.output import emit_json
 
-    emit_json(row)
+    render_deliveries([row], fmt) if fmt == Format.table else emit_json(row)
 
 
 @deliveries_app.command("list")
@@ -84,7 +85,7 @@ def deliveries_retry(
         delivery = deliveries.retry(session, ws.actor(), now, delivery=delivery, due=due)
         rows = views.shown(session, [delivery])
     say(f"delivery {delivery_id} rescheduled for {rows[0]['due_local']} ({rows[0]['state']})")
-    render_deliveries(rows, fmt) if fmt == Format.table else emit_one(rows[0])
+    render_one(rows[0], fmt)
 
 
 @deliveries_app.command("resolve")
@@ -114,7 +115,7 @@ def deliveries_resolve(
         )
         rows = views.shown(session, [delivery])
     say(f"delivery {delivery_id} resolved: {rows[0]['state']}")
-    render_deliveries(rows, fmt) if fmt == Format.table else emit_one(rows[0])
+    render_one(rows[0], fmt)
 
 
 @deliveries_app.command("cancel")
@@ -150,7 +151,7 @@ def deliveries_cancel(
         say(f"delivery {delivery_id} to {rows[0]['channel']} is uncertain: {UNSURE_WITHDRAWN}")
     else:
         say(f"delivery {delivery_id} to {rows[0]['channel']} cancelled")
-    render_deliveries(rows, fmt) if fmt == Format.table else emit_one(rows[0])
+    render_one(rows[0], fmt)
 
 
 @deliveries_app.command("reschedule")
@@ -189,4 +190,4 @@ def deliveries_reschedule(
         )
         rows = views.shown(session, [delivery])
     say(f"delivery {delivery_id} moved to {rows[0]['due_local']} ({rows[0]['state']})")
-    render_deliveries(rows, fmt) if fmt == Format.table else emit_one(rows[0])
+    render_one(rows[0], fmt)
