@@ -28,6 +28,8 @@ from posts.models import AuditEvent
 
 GENESIS = "0" * 64
 _HEAD = "signpost_audit_head"  # session.info key: the chain head as this transaction left it
+#: session.info key: facts about where this transaction comes from, added to each event.
+CONTEXT = "signpost_audit_context"
 EXPORT_COLUMNS = ("seq", "time", "actor", "action", "subject", "details", "prev_hash", "hash")
 
 
@@ -59,6 +61,10 @@ def record(
 ) -> str:
     """Append one event to the chain inside the caller's transaction (never commits).
 
+    Where the transaction was opened for a request (the review page), ``session.info[CONTEXT]``
+    holds ``via`` and the client's address; they go into every event of that transaction, so
+    no action of the page can be recorded without them.
+
     Core statements rather than ORM objects: this runs several times for every delivery, and
     the ORM's per-object work was most of the cost (docs/benchmarks.md). Returns the hash.
     """
@@ -72,7 +78,7 @@ def record(
         ).first() or (0, GENESIS)
     seq, prev = head[0] + 1, head[1]
     time = now.isoformat(timespec="microseconds")
-    details = details or {}
+    details = {**(details or {}), **session.info.get(CONTEXT, {})}
     digest = event_hash(prev, seq, time, actor, action, subject, details)
     session.execute(
         table.insert().values(

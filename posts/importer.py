@@ -330,7 +330,8 @@ def apply(
             now,
             notify,
             f"{actor.name} imported {len(created)} post(s) from {plan_.path.name} and"
-            " submitted them for approval: signpost post list --state submitted",
+            " submitted them for approval: "
+            + (notify or notices.NotifyPolicy()).where("/", "signpost post list --state submitted"),
             actor.name,
         )
     return created

@@ -28,13 +28,22 @@ EVENTS = (
 
 @dataclass(frozen=True)
 class NotifyPolicy:
-    """Where notifications go (None: nowhere) and which events are wanted."""
+    """Where notifications go (None: nowhere), which events are wanted, and the review
+    page's address (``[web] base_url``), so an approver at a partner organisation, who has no
+    shell on the server, can follow a link instead of a command."""
 
     channel: str | None = None
     events: frozenset[str] = field(default_factory=lambda: frozenset(EVENTS))
+    base_url: str | None = None
 
     def wants(self, event: str) -> bool:
         return self.channel is not None and event in self.events
+
+    def where(self, path: str, command: str) -> str:
+        """The page at ``path`` when there is a review page, else the CLI ``command``."""
+        if self.base_url:
+            return f"{self.base_url.rstrip('/')}{path}"
+        return command
 
 
 def notify(

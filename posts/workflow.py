@@ -255,13 +255,17 @@ def submit_post(
     _transition(session, actor, now, post, PostState.submitted, "post.submit")
     campaign = session.get(Campaign, post.campaign_id)
     words = " ".join(current_revision(session, post).text.split())
+    where = (notify or NotifyPolicy()).where(
+        f"/posts/{post.id}",
+        f"signpost post preview {post.id}; then"
+        f" signpost post approve {post.id} --revision {post.revision}",
+    )
     notices.approval_requested(
         session,
         now,
         notify,
         f"Post {post.id} ({campaign.slug}) by {actor.name} awaits approval:"
-        f' "{words[:100]}". See what goes out: signpost post preview {post.id}; then'
-        f" signpost post approve {post.id} --revision {post.revision}",
+        f' "{words[:100]}". See what goes out: {where}',
         actor.name,
     )
     return post

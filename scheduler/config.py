@@ -19,6 +19,7 @@ from channels.registry import PATH_KEYS, TYPES, known_keys
 from posts.errors import ConfigError
 from posts.notices import EVENTS, NotifyPolicy
 from posts.policy import ApprovalPolicy, is_time_zone
+from scheduler.webconfig import WebSettings, read_web
 
 BUILT_IN_ROLES = ("admin", "approver", "author")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -62,6 +63,7 @@ class Settings:
     users: dict[str, tuple[str, ...]] = field(default_factory=dict)
     channels: dict[str, ChannelSettings] = field(default_factory=dict)
     notify: NotifyPolicy = field(default_factory=NotifyPolicy)
+    web: WebSettings = field(default_factory=WebSettings)
 
     def roles_of(self, user: str) -> tuple[str, ...] | None:
         """The user's roles, or None for a user the config does not know."""
@@ -157,6 +159,7 @@ class _Reader:
             "users",
             "channels",
             "notify",
+            "web",
         }
         for key in raw:
             if key not in top:
@@ -169,6 +172,7 @@ class _Reader:
         defaults = self.table(raw, "defaults", {"tz"})
         tz = self.typed(defaults.get("tz", "Europe/London"), "[defaults] tz", str, "a time zone")
         self.time_zone(tz, "[defaults] tz")
+        web = read_web(self, raw)
         return Settings(
             path=self.path,
             database_url=self.database(raw),
@@ -183,13 +187,16 @@ class _Reader:
             default_tz=tz,
             users=self.users(raw, approval),
             channels=channels,
-            notify=self.notify(raw, channels),
+            notify=self.notify(raw, channels, web.base_url),
+            web=web,
         )
 
-    def notify(self, raw: dict[str, Any], channels: dict[str, ChannelSettings]) -> NotifyPolicy:
+    def notify(
+        self, raw: dict[str, Any], channels: dict[str, ChannelSettings], base_url: str | None
+    ) -> NotifyPolicy:
         n = self.table(raw, "notify", {"channel", "events"})
         if not n:
-            return NotifyPolicy()
+            return NotifyPolicy(base_url=base_url)
         channel = self.typed(n.get("channel"), "[notify] channel", str, "a channel name")
         if channel not in channels:
             raise self.fail(
@@ -200,7 +207,7 @@ class _Reader:
         events = n.get("events", list(EVENTS))
         if not isinstance(events, list) or any(e not in EVENTS for e in events):
             raise self.fail("[notify] events", f"a list of {', '.join(EVENTS)}", events)
-        return NotifyPolicy(channel=channel, events=frozenset(events))
+        return NotifyPolicy(channel=channel, events=frozenset(events), base_url=base_url)
 
     def time_zone(self, name: str, key: str) -> None:
         if not is_time_zone(name):

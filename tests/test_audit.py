@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from posts import audit
+from posts.store import Store
 from tests.conftest import HELPLINE, Signpost, add_post
 from tests.database import TestDatabase
 
@@ -200,3 +201,26 @@ def test_chain_detects_any_single_change(items, data):
         swapped = list(rows)
         swapped[victim], swapped[victim - 1] = swapped[victim - 1], swapped[victim]
         assert not audit.verify(swapped).ok
+
+
+def test_a_transaction_opened_for_a_request_marks_every_event_with_its_origin(
+    history: Signpost, database: TestDatabase
+):
+    now = datetime(2026, 12, 2, 12, tzinfo=UTC)
+    store = Store(database.url)
+    try:
+        with store.transaction() as session:
+            session.info[audit.CONTEXT] = {"via": "web", "address": "192.0.2.7"}
+            for action in ("user.sign_in", "post.approve"):
+                audit.record(session, now=now, actor="bob", action=action, subject="post:1")
+        with store.transaction() as session:
+            audit.record(session, now=now, actor="bob", action="post.cancel", subject="post:1")
+    finally:
+        store.close()
+
+    log = json.loads(history("bob", "audit", "log", "--limit", "3", "--format", "json").stdout)
+    by_action = {e["action"]: e["details"] for e in log}
+    assert by_action["user.sign_in"] == {"via": "web", "address": "192.0.2.7"}
+    assert by_action["post.approve"] == {"via": "web", "address": "192.0.2.7"}
+    assert by_action["post.cancel"] == {}
+    assert history("bob", "audit", "verify").exit_code == 0

@@ -40,7 +40,7 @@ MISTAKES: list[tuple[str, Callable[[ConfigFile], ConfigFile], str]] = [
         "unknown top-level key",
         lambda c: c.with_table("databse", url="sqlite:///x.db"),
         "unknown key 'databse' (known: approval, channels, daemon, database, defaults,"
-        " notify, security, users)",
+        " notify, security, users, web)",
     ),
     (
         "unknown key in [daemon]",
@@ -82,6 +82,29 @@ MISTAKES: list[tuple[str, Callable[[ConfigFile], ConfigFile], str]] = [
         "unknown role",
         lambda c: replace(c, users={**c.users, "eve": ["author", "publisher"]}),
         "[users.eve] roles: expected roles from admin, approver, author, got 'publisher'",
+    ),
+    (
+        "web listen without a port",
+        lambda c: c.with_table("web", listen="localhost"),
+        "[web] listen: expected HOST:PORT such as \"127.0.0.1:8080\", got 'localhost'",
+    ),
+    (
+        "web base_url not a URL",
+        lambda c: c.with_table("web", base_url="signpost.example.org"),
+        '[web] base_url: expected an http(s) URL such as "https://signpost.example.org",'
+        " got 'signpost.example.org'",
+    ),
+    (
+        "web auth unknown",
+        lambda c: c.with_table("web", auth="ldap"),
+        '[web] auth: expected "password" or "oidc", got \'ldap\'',
+    ),
+    (
+        "oidc without a client id",
+        lambda c: c.with_table(
+            "web", auth="oidc", issuer="https://login.example.org", client_secret_env="SECRET"
+        ),
+        '[web] client_id: expected a value when auth = "oidc"',
     ),
     (
         "unknown channel type",
@@ -287,3 +310,36 @@ def test_absolute_sqlite_path_is_kept(tmp_path: Path) -> None:
     config = write_config(tmp_path / "etc", replace(CONFIG, database_url=f"sqlite:///{db}"))
 
     assert load(config).database_url == f"sqlite:///{db}"
+
+
+def test_web_table_is_read_into_settings(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        CONFIG.with_table(
+            "web",
+            listen="0.0.0.0:9000",
+            base_url="https://signpost.example.org",
+            auth="oidc",
+            issuer="https://login.example.org/realms/police",
+            client_id="signpost",
+            client_secret_env="SIGNPOST_OIDC_SECRET",
+        ),
+    )
+
+    settings = load(config)
+
+    assert (settings.web.host, settings.web.port) == ("0.0.0.0", 9000)
+    assert settings.web.secure_cookies
+    assert settings.web.username_claim == "preferred_username"
+    assert settings.notify.base_url == "https://signpost.example.org"
+
+
+def test_without_a_web_table_the_page_listens_on_loopback_with_passwords(tmp_path: Path) -> None:
+    settings = load(write_config(tmp_path, CONFIG))
+
+    assert (settings.web.host, settings.web.port, settings.web.auth) == (
+        "127.0.0.1",
+        8080,
+        "password",
+    )
+    assert not settings.web.secure_cookies

@@ -42,6 +42,15 @@ def team(
     return built.write(tmp_path / "config.toml")
 
 
+@pytest.fixture
+def team_with_page(team: Path, tmp_path: Path) -> Path:
+    """The same workspace with a review page at ``[web] base_url``."""
+    text = team.read_text(encoding="utf-8")
+    path = tmp_path / "with-page.toml"
+    path.write_text(f'{text}\n[web]\nbase_url = "https://signpost.example.org/"\n', "utf-8")
+    return path
+
+
 def team_cli(signpost, config: Path, clock: FrozenClock):
     """The CLI on the team's config and the test's clock, for a whole story.
 
@@ -161,3 +170,24 @@ def test_bad_notify_config(signpost, config_file, section, message):
     result = signpost("carol", "status")
     assert result.exit_code == 1
     assert message in result.stderr
+
+
+def test_approval_request_links_to_the_post_page_when_there_is_one(
+    signpost, team_with_page, webhook_receiver
+):
+    clock = FrozenClock(NOW)
+    cli = team_cli(signpost, team_with_page, clock)
+    cli("carol", "init")
+    cli("carol", "campaign", "add", "stop-it-now", "--name", "S")
+    post = add_post(cli, f"Help: {HELPLINE}")
+    cli("alice", "post", "submit", str(post["id"]))
+
+    with httpx.Client() as client:
+        engine, ws = engine_for(team_with_page, clock, client)
+        engine.tick()
+        ws.store.close()
+    [asked] = sent_to(webhook_receiver, "/team")
+    assert asked["text"].endswith(
+        f"See what goes out: https://signpost.example.org/posts/{post['id']}"
+    )
+    assert "signpost post approve" not in asked["text"]
