@@ -9,11 +9,10 @@ client secret of the identity provider stays out of the config file and the data
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-if TYPE_CHECKING:
-    from scheduler.config import _Reader
+from posts.errors import ConfigError
 
 AUTH_MODES = ("password", "oidc")
 KEYS = frozenset(
@@ -29,6 +28,15 @@ KEYS = frozenset(
     }
 )
 _OIDC_KEYS = ("issuer", "client_id", "client_secret_env")
+
+
+class Reader(Protocol):
+    """What ``scheduler.config`` offers to read a table (it names the file in each error)."""
+
+    def table(self, raw: dict[str, Any], name: str, allowed: frozenset[str]) -> dict: ...
+    def typed(self, value: Any, key: str, kind: type, expected: str) -> Any: ...
+    def fail(self, key: str, expected: str, got: Any = None) -> ConfigError: ...
+    def positive_int(self, value: Any, key: str) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,7 @@ class WebSettings:
         return (self.base_url or "").startswith("https://")
 
 
-def read_web(reader: _Reader, raw: dict[str, Any]) -> WebSettings:
+def read_web(reader: Reader, raw: dict[str, Any]) -> WebSettings:
     """Validate ``[web]``; every error names the key and what was expected."""
     web = reader.table(raw, "web", KEYS)
     listen = reader.typed(web.get("listen", "127.0.0.1:8080"), "[web] listen", str, "HOST:PORT")
