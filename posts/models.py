@@ -210,3 +210,13 @@ class Heartbeat(SQLModel, table=True):
     started: datetime = Field(sa_type=UTCDateTime)
     last_beat: datetime = Field(sa_type=UTCDateTime)
     version: str
+
+
+class Password(SQLModel, table=True):
+    """A user's argon2id password hash for signing in to the web page (never the password)."""
+
+    __tablename__ = "password"
+
+    user: str = Field(primary_key=True)
+    hash: str
+    updated: datetime = Field(sa_type=UTCDateTime)

@@ -26,6 +26,7 @@ DESIGN_TABLES = {
     "pause",
     "audit_event",
     "heartbeat",
+    "password",
 }
 
 
