@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
-from posts.errors import PolicyRefused, UserError
+from posts.errors import ChangedSince, UserError
 from posts.models import Approval, Campaign, Post, Revision
 from posts.rules import Content
 
@@ -86,9 +86,11 @@ class SeenRevision:
         made = current.created.astimezone(zone)
         today = made.date() == now.astimezone(zone).date()
         when = made.strftime("%H:%M" if today else "%Y-%m-%d %H:%M")
-        raise PolicyRefused(
+        raise ChangedSince(
             f"post {post.id} changed since revision {self.number} (revision {current.number}"
-            f" by {current.author} at {when}); preview it again"
+            f" by {current.author} at {when}); preview it again",
+            post_id=post.id,
+            current=current.number,
         )
 
 

@@ -1,5 +1,5 @@
-"""Read views for output: one post as data, a page of posts, its last rejection, and
-deliveries with their campaign (a listing, a calendar).
+"""Read views for output: one post as data, a page of posts, its last rejection, the posts
+awaiting one reviewer, and deliveries with their campaign (a listing, a calendar).
 
 A delivery is shown in its campaign's zone; a notification to the team has no post and no
 campaign, so it is shown in UTC.
@@ -15,9 +15,17 @@ from sqlmodel import Session, col, func, select
 
 from posts.deliveries import delivery_dict, list_deliveries, texts_of
 from posts.errors import UserError
-from posts.models import Approval, Campaign, Delivery, Post, PostState, Revision
-from posts.policy import ApprovalPolicy
-from posts.revisions import approvers_of, current_revision
+from posts.models import (
+    Approval,
+    Campaign,
+    Delivery,
+    DeliveryState,
+    Post,
+    PostState,
+    Revision,
+)
+from posts.policy import Actor, ApprovalPolicy
+from posts.revisions import approvers_of, current_revision, post_authors
 from posts.times import wall_clock
 
 #: a delivery with its campaign's slug and time zone (None for a notification)
@@ -116,6 +124,98 @@ def list_posts(
         for post, slug, text, content_hash in session.exec(query)
     ]
     return rows, total
+
+
+def campaign_zone(session: Session, post: Post) -> str:
+    """The time zone the post's campaign is shown in."""
+    return session.get(Campaign, post.campaign_id).tz
+
+
+def review_roles(session: Session, post: Post, policy: ApprovalPolicy) -> tuple[str, ...]:
+    """The roles that may approve this post (its campaign may override the config's)."""
+    return policy.for_campaign(session.get(Campaign, post.campaign_id)).roles
+
+
+def decisions(session: Session, post: Post) -> list[dict[str, Any]]:
+    """Every approval and rejection of the post, newest first, with the revision it was for.
+
+    An approval names a content hash; its revision is the newest one with that hash written
+    by then (an edit can bring older words back).
+    """
+    rows = session.exec(
+        select(Approval)
+        .where(Approval.post_id == post.id)
+        .order_by(col(Approval.time).desc(), col(Approval.id).desc())
+    ).all()
+    revisions = session.exec(
+        select(Revision.number, Revision.content_hash, Revision.created).where(
+            Revision.post_id == post.id
+        )
+    ).all()
+    return [
+        {
+            "by": row.approver,
+            "decision": row.decision,
+            "comment": row.comment,
+            "at": row.time,
+            "revision": max(
+                (n for n, h, made in revisions if h == row.content_hash and made <= row.time),
+                default=None,
+            ),
+        }
+        for row in rows
+    ]
+
+
+def awaiting(session: Session, actor: Actor, policy: ApprovalPolicy) -> list[dict[str, Any]]:
+    """The submitted posts ``actor`` could approve now, soonest due first, never-due last.
+
+    Left out: campaigns whose approver roles the actor lacks, posts the actor wrote (when
+    four-eyes applies) and posts the actor already approved in this revision. This only
+    chooses what to list; ``posts.workflow.approve_post`` still decides.
+    """
+    rows = session.exec(
+        select(Post, Campaign, Revision)
+        .join(Campaign, Campaign.id == Post.campaign_id)
+        .join(Revision, (Revision.post_id == Post.id) & (Revision.number == Post.revision))
+        .where(Post.state == PostState.submitted)
+    ).all()
+    dues = dict(
+        session.exec(
+            select(Delivery.post_id, func.min(Delivery.due))
+            .where(
+                col(Delivery.post_id).in_([post.id for post, _, _ in rows]),
+                Delivery.state != DeliveryState.cancelled,
+            )
+            .group_by(Delivery.post_id)
+        ).all()
+    )
+    out = []
+    for post, campaign, revision in rows:
+        rule = policy.for_campaign(campaign)
+        if not set(actor.roles or ()) & set(rule.roles):
+            continue
+        if rule.four_eyes and actor.name in post_authors(session, post):
+            continue
+        approvals = approvers_of(session, post, revision.content_hash)
+        if actor.name in approvals:
+            continue
+        due = dues.get(post.id)
+        out.append(
+            {
+                "id": post.id,
+                "campaign": campaign.slug,
+                "author": revision.author,
+                "revision": revision.number,
+                "text": revision.text,
+                "due": due.isoformat() if due else None,
+                "due_local": wall_clock(due, campaign.tz),
+                "approvals": len(approvals),
+                "required": rule.required,
+            }
+        )
+    out.sort(key=lambda row: (row["due"] is None, row["due"] or "", row["id"]))
+    return out
 
 
 def with_campaign(session: Session, delivery: Delivery) -> tuple[Delivery, str | None, str]:

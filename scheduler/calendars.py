@@ -14,6 +14,7 @@ import html
 import re
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -101,28 +102,51 @@ def to_ics(rows: Sequence[dict[str, Any]], now: datetime) -> bytes:
     return calendar.to_ical()
 
 
-def to_html(rows: Sequence[dict[str, Any]], tz: str, title: str, begin: date, end: date) -> str:
-    """A static page: a week per row, Monday first, deliveries coloured by state."""
+@dataclass(frozen=True)
+class Day:
+    """One calendar cell: the date, whether it lies in the period asked for, and its rows."""
+
+    day: date
+    inside: bool
+    rows: list[dict[str, Any]]
+
+
+def weeks(
+    rows: Sequence[dict[str, Any]], tz: str, begin: date, end: date
+) -> list[tuple[date, list[Day]]]:
+    """Monday-first weeks covering ``begin``..``end``; each row in its local day, in time order.
+
+    Each row gains ``local`` (its due time in ``tz``). The HTML export and the review page's
+    calendar both draw these weeks.
+    """
     zone = ZoneInfo(tz)
     by_day: dict[date, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        by_day[datetime.fromisoformat(row["due"]).astimezone(zone).date()].append(row)
+    for row in sorted(rows, key=lambda r: r["due"]):
+        local = datetime.fromisoformat(row["due"]).astimezone(zone)
+        by_day[local.date()].append({**row, "local": local})
     monday = begin - timedelta(days=begin.weekday())
-    weeks = []
+    out = []
     while monday <= end:
+        days = [monday + timedelta(days=offset) for offset in range(7)]
+        out.append((monday, [Day(d, begin <= d <= end, by_day.get(d, [])) for d in days]))
+        monday += timedelta(days=7)
+    return out
+
+
+def to_html(rows: Sequence[dict[str, Any]], tz: str, title: str, begin: date, end: date) -> str:
+    """A static page: a week per row, Monday first, deliveries coloured by state."""
+    lines = []
+    for monday, days in weeks(rows, tz, begin, end):
         cells = []
-        for offset in range(7):
-            day = monday + timedelta(days=offset)
+        for cell in days:
             items = "".join(
                 f'<li class="s-{html.escape(r["state"])}" title="{html.escape(r["state"])}">'
-                f"<time>{datetime.fromisoformat(r['due']).astimezone(zone):%H:%M}</time> "
-                f"{html.escape(summary(r))}</li>"
-                for r in sorted(by_day.get(day, []), key=lambda r: r["due"])
+                f"<time>{r['local']:%H:%M}</time> {html.escape(summary(r))}</li>"
+                for r in cell.rows
             )
-            outside = "" if begin <= day <= end else ' class="outside"'
-            cells.append(f"<td{outside}><h3>{day:%a %d %b}</h3><ul>{items}</ul></td>")
-        weeks.append(f"<tr><th>Week of {monday:%d %b %Y}</th>{''.join(cells)}</tr>")
-        monday += timedelta(days=7)
+            outside = "" if cell.inside else ' class="outside"'
+            cells.append(f"<td{outside}><h3>{cell.day:%a %d %b}</h3><ul>{items}</ul></td>")
+        lines.append(f"<tr><th>Week of {monday:%d %b %Y}</th>{''.join(cells)}</tr>")
     legend = "".join(f'<li class="s-{s}">{s}</li>' for s in STATE_COLOURS)
     colours = "\n".join(
         f".s-{s} {{ border-left: 6px solid {c}; }}" for s, c in STATE_COLOURS.items()
@@ -147,7 +171,7 @@ ul.legend li {{ display: inline-block; margin-right: 1em; }}
 <p>{begin:%d %b %Y} to {end:%d %b %Y}, times in {html.escape(tz)}; {len(rows)} deliveries.</p>
 <ul class="legend">{legend}</ul>
 <table>
-{chr(10).join(weeks)}
+{chr(10).join(lines)}
 </table>
 </body></html>
 """

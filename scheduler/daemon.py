@@ -282,7 +282,7 @@ class Daemon:
         try:
             self.http = ThreadingHTTPServer((host, int(port)), self._health_handler())
         except OSError as exc:
-            raise UserError(cannot_listen(self.health, exc)) from None
+            raise UserError(cannot_listen("[daemon] health", self.health, exc)) from None
 
     def _serve_health(self) -> None:
         if self.http is None:
@@ -327,13 +327,13 @@ class Daemon:
         return Handler
 
 
-def cannot_listen(health: str, exc: OSError) -> str:
-    """Why the health port could not be taken, naming the config key and its value."""
+def cannot_listen(key: str, address: str, exc: OSError) -> str:
+    """Why a port could not be taken, naming the config key and its value."""
     if exc.errno == errno.EADDRINUSE:
-        why = "port already in use (is another daemon running?)"
+        why = "port already in use (is another Signpost process running?)"
     else:
         why = exc.strerror or str(exc)
-    return f"[daemon] health {health}: {why}"
+    return f"{key} {address}: {why}"
 
 
 def needs_a_person(report: Report) -> str | None:

@@ -23,7 +23,7 @@ from tests.conftest import Signpost, dump, error_line, team_config, where
 from tests.database import TestDatabase, sqlite_database
 from tests.test_daemon import SECRET, TEXT, Receiver, Workspace, wait_until
 
-BUSY = "port already in use (is another daemon running?)"
+BUSY = "port already in use (is another Signpost process running?)"
 
 # Read commands, and the daemon, which all need a database that 'signpost init' made.
 NEEDS_A_DATABASE = [

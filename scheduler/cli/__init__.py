@@ -18,7 +18,7 @@ refused by policy); usage errors stay 2, as Click makes them.
 - ``operations``: pause, resume, daemon, demo, channels list and check, post import
 - ``deliveries``: deliveries list, retry, resolve, cancel, reschedule; ``audit``: audit log,
   verify, export
-- ``users``: users set-password, list (web sign-in passwords)
+- ``users``: users set-password, list (web sign-in passwords); ``web``: the review page
 """
 
 from scheduler.cli.app import HELP, app, main
@@ -36,6 +36,7 @@ from scheduler.cli import operations  # noqa: F401  pause ... demo; channels; po
 from scheduler.cli import deliveries  # noqa: F401
 from scheduler.cli import audit  # noqa: F401
 from scheduler.cli import users  # noqa: F401  users set-password, list
+from scheduler.cli import web  # noqa: F401  the review page
 
 # isort: on
 
