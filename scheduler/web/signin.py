@@ -32,6 +32,22 @@ log = logging.getLogger("signpost.web")
 CALLBACK = "/sign-in/callback"
 
 
+def _transport_errors() -> tuple[type[Exception], ...]:
+    """What Authlib raises when the provider cannot be reached or read: httpx's errors, or
+    httpx2's where that is installed (Authlib 1.7+ prefers it), and unreadable JSON."""
+    errors: list[type[Exception]] = [httpx.HTTPError, ValueError]
+    try:
+        import httpx2
+    except ImportError:
+        pass
+    else:
+        errors.append(httpx2.HTTPError)
+    return tuple(errors)
+
+
+PROVIDER_TROUBLE = _transport_errors()
+
+
 def oidc_client(site: Site) -> Any:
     """The Authlib client for ``[web] issuer`` (discovery at its well-known address)."""
     from authlib.integrations.starlette_client import OAuth
@@ -110,7 +126,7 @@ async def sign_in_oidc(request: Request) -> Response:
     redirect_uri = _public_url(request, CALLBACK)
     try:
         return await site.oidc.authorize_redirect(request, redirect_uri)
-    except (httpx.HTTPError, ValueError) as exc:
+    except PROVIDER_TROUBLE as exc:
         return _idp_trouble(request, site, exc)
 
 
@@ -136,7 +152,7 @@ async def oidc_callback(request: Request) -> Response:
             error="Sign-in did not complete (it may have expired or been opened twice)."
             " Please start again.",
         )
-    except (httpx.HTTPError, ValueError) as exc:
+    except PROVIDER_TROUBLE as exc:
         return _idp_trouble(request, site, exc)
     claim = site.ws.settings.web.username_claim
     name = str((token.get("userinfo") or {}).get(claim) or "")
