@@ -20,11 +20,13 @@ from scheduler.clock import FrozenClock
 from scheduler.web.app import create_app
 from scheduler.web.serve import bind
 from tests.conftest import ADD_CAMPAIGN, Signpost, add_post
-from tests.peers import free_port, missing
+from tests.peers import PEERS, free_port, missing
 from tests.shared import TEXT, as_json, cli, clock  # noqa: F401  (fixtures)
 from tests.webpage import SECRET, workspace
 
 BOB = "bob checks every word"
+#: axe-core, installed by .ci/run from the npm registry into .peers/ (peers.md's layout)
+AXE = PEERS / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 PHONE = (390, 844)
 
 
@@ -154,3 +156,39 @@ def test_the_pages_fit_a_phone_without_scrolling_sideways(
             "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
         )
         assert wide[0] <= wide[1], f"{path} scrolls sideways on a phone: {wide}"
+
+
+def test_every_page_passes_an_axe_accessibility_check(
+    served: str,
+    chrome,
+    cli: Signpost,  # noqa: F811
+) -> None:
+    """axe-core's WCAG 2.1 A and AA rules on each page, signed out and signed in."""
+    from selenium.webdriver.common.by import By
+
+    if not AXE.is_file():
+        missing(f"axe-core ({AXE}; npm install --prefix .peers/axe axe-core@4)")
+    post = add_post(cli, TEXT, "--channels", "newsroom,mastodon")
+    assert cli("alice", "post", "submit", str(post["id"])).exit_code == 0
+    script = AXE.read_text()
+    chrome.get(f"{served}/sign-in")
+    pages = {"/sign-in": violations(chrome, script)}
+    chrome.find_element(By.ID, "username").send_keys("bob")
+    chrome.find_element(By.ID, "password").send_keys(BOB)
+    chrome.find_element(By.XPATH, "//button[normalize-space()='Sign in']").click()
+    for path in ("/queue", f"/posts/{post['id']}", "/calendar", "/deliveries"):
+        chrome.get(f"{served}{path}")
+        pages[path] = violations(chrome, script)
+
+    assert pages == {path: [] for path in pages}
+
+
+def violations(chrome, axe_script: str) -> list[str]:
+    """axe's findings on the page open now, one line each (rule, impact, first element)."""
+    chrome.execute_script(axe_script)
+    found = chrome.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']})"
+        ".then(r => done(r.violations.map(v => [v.id, v.impact, v.nodes[0].html])));"
+    )
+    return [f"{rule} ({impact}): {html}" for rule, impact, html in found]
