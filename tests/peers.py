@@ -316,6 +316,19 @@ _REQUIRE_PEERS = os.environ.get("SIGNPOST_REQUIRE_PEERS", "")
 PDS_RUNNER = Path(__file__).resolve().parent / "peers" / "start-pds.mjs"
 
 
+#: headless chromium as root and offline: without the networking flags it tries Google's
+#: hosts at every start, and this machine refuses them (env/machines/python.md)
+CHROMIUM_FLAGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
 def missing(what: str) -> NoReturn:
     """Skip the test for want of a peer, or fail when SIGNPOST_REQUIRE_PEERS=1."""
     if os.environ.get("SIGNPOST_REQUIRE_PEERS", _REQUIRE_PEERS) == "1":

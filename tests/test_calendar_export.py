@@ -94,7 +94,7 @@ def test_html_in_headless_chromium_shows_the_weeks_posts(planned, tmp_path: Path
     import shutil
     import subprocess
 
-    from tests.peers import missing
+    from tests.peers import CHROMIUM_FLAGS, missing
 
     browser = shutil.which("chromium")
     if browser is None:
@@ -106,13 +106,7 @@ def test_html_in_headless_chromium_shows_the_weeks_posts(planned, tmp_path: Path
         [
             browser,
             "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *CHROMIUM_FLAGS,
             f"--user-data-dir={tmp_path / 'profile'}",
             "--dump-dom",
             page.as_uri(),

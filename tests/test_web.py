@@ -15,11 +15,10 @@ import pytest
 from scheduler.clock import FrozenClock
 from scheduler.config import load
 from scheduler.configfile import ConfigFile
-from scheduler.web.app import create_app
 from tests.conftest import ADD_CAMPAIGN, TEAM, Signpost, add_post, dump, team_config
 from tests.database import TestDatabase
 from tests.shared import TEXT, as_json, cli, clock  # noqa: F401  (fixtures)
-from tests.webpage import SECRET, Visitor, text_of, workspace
+from tests.webpage import Visitor, text_of, visiting
 
 PASSWORDS = {
     "alice": "alice writes the posts",
@@ -46,17 +45,10 @@ def submitted(cli: Signpost, text: str = TEXT, actor: str = "alice") -> int:  # 
     return post["id"]
 
 
-def make_site(config: Path, clock: FrozenClock) -> Iterator[Visitor]:  # noqa: F811
-    ws = workspace(config, clock)
-    visitor = Visitor(create_app(ws, secret=SECRET))
-    yield visitor
-    visitor.close()
-    ws.store.close()
-
-
 @pytest.fixture
 def browser(team: Signpost, config_file: Path, clock: FrozenClock) -> Iterator[Visitor]:  # noqa: F811
-    yield from make_site(config_file, clock)
+    with visiting(config_file, clock) as visitor:
+        yield visitor
 
 
 def state_of(cli: Signpost, post_id: int) -> str:  # noqa: F811
@@ -173,21 +165,16 @@ def test_a_user_removed_from_the_config_is_signed_out_at_the_next_request(
     clock: FrozenClock,  # noqa: F811
     database: TestDatabase,
 ) -> None:
-    ws = workspace(config_file, clock)
-    visitor = Visitor(create_app(ws, secret=SECRET))
-    try:
+    with visiting(config_file, clock) as visitor:
         assert visitor.sign_in("dave", PASSWORDS["dave"], next_page="/queue").status_code == 200
         leaver = {name: roles for name, roles in TEAM.items() if name != "dave"}
         ConfigFile(database.url, users=leaver).write(config_file)
-        ws.settings = load(config_file)  # what a restart or a reload of the config does
+        visitor.ws.settings = load(config_file)  # what a restart or a reload of config does
 
         page = visitor.get("/queue", follow=False)
 
         assert page.status_code == 303
         assert visitor.sign_in("dave", PASSWORDS["dave"]).status_code == 401
-    finally:
-        visitor.close()
-        ws.store.close()
 
 
 # --- CSRF, headers, cookies ------------------------------------------------------------------
@@ -256,9 +243,7 @@ def test_cookies_are_secure_when_base_url_is_https(
         .with_table("web", base_url="https://signpost.example.org")
         .write(tmp_path / "https.toml")
     )
-    ws = workspace(config, clock)
-    visitor = Visitor(create_app(ws, secret=SECRET), base_url="https://signpost.example.org")
-    try:
+    with visiting(config, clock, base_url="https://signpost.example.org") as visitor:
         form = visitor.get("/sign-in")
         page = visitor.sign_in("bob", PASSWORDS["bob"], next_page="/queue")
         headers = form.headers.get_list("set-cookie") + [
@@ -268,9 +253,6 @@ def test_cookies_are_secure_when_base_url_is_https(
         for header in headers:
             assert "; secure" in header.lower()
             assert "httponly" in header.lower()
-    finally:
-        visitor.close()
-        ws.store.close()
 
 
 def test_error_pages_say_what_happened_without_a_traceback(browser: Visitor) -> None:

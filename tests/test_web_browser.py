@@ -20,7 +20,7 @@ from scheduler.clock import FrozenClock
 from scheduler.web.app import create_app
 from scheduler.web.serve import bind
 from tests.conftest import ADD_CAMPAIGN, Signpost, add_post
-from tests.peers import PEERS, free_port, missing
+from tests.peers import CHROMIUM_FLAGS, PEERS, free_port, missing
 from tests.shared import TEXT, as_json, cli, clock  # noqa: F401  (fixtures)
 from tests.webpage import SECRET, workspace
 
@@ -70,13 +70,7 @@ def chrome(tmp_path: Path) -> Iterator[object]:
     options.binary_location = binary
     for flag in (
         "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+        *CHROMIUM_FLAGS,
         "--disable-dev-shm-usage",
         f"--user-data-dir={tmp_path / 'profile'}",
         "--window-size=1200,900",

@@ -20,12 +20,11 @@ import httpx
 import pytest
 
 from scheduler.clock import FrozenClock
-from scheduler.web.app import create_app
 from tests.conftest import Signpost, team_config
 from tests.database import TestDatabase
 from tests.peers import free_port
 from tests.shared import cli, clock  # noqa: F401  (fixtures)
-from tests.webpage import SECRET, Visitor, text_of, workspace
+from tests.webpage import Visitor, text_of, visiting
 
 CLIENT_SECRET = "provider-issued-client-secret"
 #: who the provider knows: bob is a Signpost approver, mallory is nobody here
@@ -95,11 +94,8 @@ def config(
 @pytest.fixture
 def site(config: Path, clock: FrozenClock) -> Iterator[Visitor]:  # noqa: F811
     """The review page on that config, and one browser visiting it."""
-    ws = workspace(config, clock)
-    visitor = Visitor(create_app(ws, secret=SECRET))
-    yield visitor
-    visitor.close()
-    ws.store.close()
+    with visiting(config, clock) as visitor:
+        yield visitor
 
 
 def to_provider(site: Visitor) -> httpx.URL:
@@ -209,14 +205,9 @@ def test_a_provider_that_does_not_answer_gets_a_page_not_a_traceback(
     config = oidc_config(database, tmp_path / "down.toml", f"http://127.0.0.1:{closed_port}")
     assert cli("carol", "init", config=config).exit_code == 0
     monkeypatch.setenv("SIGNPOST_TEST_OIDC_SECRET", CLIENT_SECRET)
-    ws = workspace(config, clock)
-    visitor = Visitor(create_app(ws, secret=SECRET))
-    try:
+    with visiting(config, clock) as visitor:
         page = visitor.get("/sign-in/oidc?next=/queue")
 
-        assert page.status_code == 502
-        assert "did not answer properly" in text_of(page)
-        assert "Traceback" not in page.text
-    finally:
-        visitor.close()
-        ws.store.close()
+    assert page.status_code == 502
+    assert "did not answer properly" in text_of(page)
+    assert "Traceback" not in page.text

@@ -7,6 +7,8 @@ Shared by the route tests (Starlette's ASGI test client) and the OpenID tests.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +30,30 @@ def workspace(config: Path, clock: FrozenClock) -> Workspace:
     return Workspace(settings=settings, store=Store(settings.database_url), clock=clock)
 
 
+@contextmanager
+def visiting(
+    config: Path, clock: FrozenClock, base_url: str = "http://signpost.test"
+) -> Iterator[Visitor]:
+    """The review page on ``config`` and one browser visiting it (``.ws``: the app's)."""
+    from scheduler.web.app import create_app
+
+    ws = workspace(config, clock)
+    visitor = Visitor(create_app(ws, secret=SECRET), base_url=base_url)
+    visitor.ws = ws
+    try:
+        yield visitor
+    finally:
+        visitor.close()
+        ws.store.close()
+
+
 class Visitor:
     """One browser: its cookies, the last page it loaded, and the form token on it."""
 
     def __init__(self, app: Any, base_url: str = "http://signpost.test") -> None:
         self.client = TestClient(app, base_url=base_url, follow_redirects=False)
         self.last: httpx.Response | None = None
+        self.ws: Workspace | None = None
 
     def get(self, path: str, *, follow: bool = True) -> httpx.Response:
         self.last = self.client.get(path, follow_redirects=follow)
