@@ -286,6 +286,24 @@ def _report(
         f"\nDemo complete in {elapsed:.1f} s: two posts approved by a second person went out"
         " once each, on time, to a webhook and an Atom feed, and the audit log proves it."
     )
+    _review_page(signpost.config, keep=keep)
+
+
+def _review_page(config: Path, *, keep: bool) -> None:
+    """Where bob could have approved from a browser instead (the demo starts no server)."""
+    from scheduler.webconfig import WebSettings
+
+    web = WebSettings()  # the demo's config has no [web] table: the defaults
+    run = (
+        f"signpost --config {config} web"
+        if keep
+        else "'signpost demo --keep', then 'signpost --config FOLDER/config.toml web'"
+    )
+    message(
+        f"\nApprovers can do the same from a browser: the review page would be at"
+        f" http://{web.host}:{web.port}/queue (run {run}; sign in after"
+        " 'signpost users set-password bob'). The demo opens nothing."
+    )
 
 
 class _DemoFailed(Exception):

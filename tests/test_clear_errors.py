@@ -39,6 +39,7 @@ NEEDS_A_DATABASE = [
     ["campaign", "show", "stop-it-now"],
     ["daemon", "--once"],
     ["daemon"],
+    ["web"],
 ]
 
 

@@ -163,3 +163,4 @@ def test_demo_runs_the_story():
     assert "The webhook receiver verified 2 signed event(s) and rejected 0" in result.stderr
     assert "4/4 deliveries" in result.stdout
     assert "audit log OK" in result.stdout
+    assert "the review page would be at http://127.0.0.1:8080/queue" in result.stderr

@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 import socket
+from typing import Any
 
 from posts.errors import UserError
 from scheduler.daemon import cannot_listen
@@ -61,4 +62,20 @@ def serve(ws: Workspace) -> None:
     config = uvicorn.Config(
         app, access_log=False, proxy_headers=True, forwarded_allow_ips="127.0.0.1", log_config=None
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    _server(config).run(sockets=[sock])
+
+
+def _server(config: Any) -> Any:
+    """uvicorn's server, exiting 0 on SIGTERM or Ctrl-C like the daemon does.
+
+    (uvicorn shuts down cleanly, then raises the signal again so that the process dies of
+    it; systemd and shells would report that as a failure.)
+    """
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            self._captured_signals.clear()
+
+    return Server(config)
