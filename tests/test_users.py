@@ -139,3 +139,85 @@ def test_users_list_shows_who_has_a_password(users):
     cells = [[c.strip() for c in line.split("│")[1:-1]] for line in table.stdout.splitlines()]
     password = {row[0]: row[2] for row in cells if row}
     assert password == {"alice": "yes", "bob": "no", "carol": "no", "dave": "no"}, table.stdout
+
+
+# --- at a real terminal ----------------------------------------------------------------------
+
+
+def at_a_terminal(config_path: str, answers: list[str]) -> tuple[int, str]:
+    """``signpost users set-password alice`` on a pseudo-terminal, answering each prompt.
+
+    An answer is typed only once its prompt is on the screen: getpass flushes what was
+    typed ahead. The child gets a session of its own, so it asks on this terminal (its
+    stdin) and not on whatever terminal runs the tests.
+    """
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNPOST_")}
+    command = [str(Path(sys.executable).with_name("signpost")), "--config", config_path]
+    proc = subprocess.Popen(
+        [*command, "users", "set-password", "alice"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**env, "SIGNPOST_ACTOR": "alice"},
+        start_new_session=True,
+    )
+    os.close(slave)
+    seen, pending = b"", list(answers)
+    # the whole prompt: click writes "NAME:" first and the space once echo is off
+    prompts = (b"New password for alice: ", b"The same again: ")
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(master, 1024)
+            except OSError:  # the child closed the terminal
+                break
+            seen += chunk
+            asked = sum(seen.count(p) for p in prompts)
+            if pending and asked > len(answers) - len(pending):
+                os.write(master, pending.pop(0).encode() + b"\n")
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    return proc.wait(10), seen.decode(errors="replace")
+
+
+def test_at_a_terminal_the_password_is_asked_twice_and_never_echoed(
+    users: Signpost, store: Store, config_file
+) -> None:
+    code, screen = at_a_terminal(str(config_file), [ALICE_PASSWORD, ALICE_PASSWORD])
+
+    assert code == 0, screen
+    assert "New password for alice:" in screen and "The same again:" in screen
+    assert "password set for alice" in screen
+    assert ALICE_PASSWORD not in screen
+    with store.read() as session:
+        assert accounts.check_password(session, "alice", ALICE_PASSWORD)
+
+
+def test_at_a_terminal_two_different_answers_change_nothing(
+    users: Signpost, store: Store, config_file
+) -> None:
+    code, screen = at_a_terminal(str(config_file), [ALICE_PASSWORD, DAVE_PASSWORD])
+
+    assert code == 1, screen
+    assert "error: the two passwords for alice differ: nothing changed" in screen
+    assert "Traceback" not in screen
+    with store.read() as session:
+        assert not accounts.check_password(session, "alice", ALICE_PASSWORD)
+        assert not accounts.check_password(session, "alice", DAVE_PASSWORD)

@@ -69,6 +69,11 @@ channels_app = typer.Typer(
 )
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(channels_app, name="channels")
+users_app = typer.Typer(
+    help="Set the passwords people sign in to the web page with, and see who can.",
+    no_args_is_help=True,
+)
+app.add_typer(users_app, name="users")
 
 
 @app.callback()

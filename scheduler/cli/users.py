@@ -10,15 +10,9 @@ from typing import Annotated
 
 import typer
 
-from scheduler.cli.app import app
+from scheduler.cli.app import users_app
 from scheduler.cli.options import FormatOpt, reading, say, writing
 from scheduler.output import Format
-
-users_app = typer.Typer(
-    help="Set the passwords people sign in to the web page with, and see who can.",
-    no_args_is_help=True,
-)
-app.add_typer(users_app, name="users")
 
 
 @users_app.command("set-password")
