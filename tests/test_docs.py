@@ -58,6 +58,7 @@ def test_example_config_and_its_commented_channels_are_valid():
     assert sorted(_settings_of(text).users) == ["alice", "bob", "carol"]
     uncommented = re.sub(r"^# (\[channels\.|[a-z_]+ = )", r"\1", text, flags=re.M)
     channels = _settings_of(uncommented).channels
+    assert _settings_of(uncommented).web.auth == "oidc"  # the commented single sign-on works
     assert {c.type for c in channels.values()} >= {
         "webhook",
         "feed",

@@ -1,5 +1,9 @@
 """What every request handler shares: the workspace, the templates, the signed-in actor,
-one write transaction per action, and messages carried across a redirect."""
+one write transaction per action, and messages carried across a redirect.
+
+(Sessions are typed ``Any``, as in the CLI: the page names no database type; every query
+and rule is a ``posts/`` function.)
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
@@ -61,12 +64,12 @@ class Site:
         raise SignInNeeded
 
     @contextmanager
-    def reading(self) -> Iterator[Session]:
+    def reading(self) -> Iterator[Any]:
         with self.ws.store.read() as session:
             yield session
 
     @contextmanager
-    def writing(self, request: Request) -> Iterator[Session]:
+    def writing(self, request: Request) -> Iterator[Any]:
         """One write transaction whose audit events all say ``via: web`` and the address."""
         with self.ws.store.transaction() as session:
             session.info[audit.CONTEXT] = {"via": "web", "address": client_address(request)}
