@@ -130,6 +130,7 @@ def test_signing_in_through_the_provider_uses_pkce_state_and_nonce(
     site: Visitor,
     cli: Signpost,  # noqa: F811
     config: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     authorize = to_provider(site)
     asked = parse_qs(authorize.query.decode())
@@ -142,11 +143,20 @@ def test_signing_in_through_the_provider_uses_pkce_state_and_nonce(
     assert set(asked["scope"][0].split()) == {"openid", "profile", "email"}
     assert CLIENT_SECRET not in str(authorize)
 
-    page = back_at_the_page(site, sign_in_at_provider(authorize, "bob-0001"))
+    callback = sign_in_at_provider(authorize, "bob-0001")
+    code = parse_qs(urlsplit(callback).query)["code"][0]
+    with caplog.at_level("DEBUG"):
+        page = back_at_the_page(site, callback)
 
     assert page.url.path == "/queue"
     assert "Signed in as bob" in text_of(page)
     assert CLIENT_SECRET not in page.text
+    # Nothing Signpost logs (its own lines, Authlib's and its HTTP client's requests to the
+    # provider) holds the secret or the code; the test browser's request lines do, of course.
+    logged = [r.getMessage() for r in caplog.records]
+    server_side = [m for m in logged if "http://signpost.test/" not in m]
+    assert any("/token" in m for m in server_side), "the token request is logged"
+    assert [m for m in server_side if CLIENT_SECRET in m or code in m] == []
     events = refusals(cli, config)
     assert [(e["actor"], e["action"], e["details"]["method"]) for e in events] == [
         ("bob", "web.sign_in", "oidc")
