@@ -29,7 +29,11 @@ def retry_after_seconds(headers: httpx.Headers, now: datetime) -> float | None:
             except (TypeError, ValueError):
                 return None
             return max(0.0, (when - now).total_seconds())
-    reset = headers.get("x-ratelimit-reset") or headers.get("ratelimit-reset")
+    reset = (
+        headers.get("x-ratelimit-reset")
+        or headers.get("x-rate-limit-reset")  # X (channels.md §7)
+        or headers.get("ratelimit-reset")
+    )
     if reset:
         try:
             number = float(reset)

@@ -1,0 +1,81 @@
+"""Adapters that send a bearer token which may expire: X, LinkedIn, Threads (DESIGN §10).
+
+The token comes from ``token_env`` (used as it is, for a token someone renews by hand) or
+from ``token_file`` (:mod:`channels.tokens`: refreshed before it expires, or once when the
+network answers 401, then the request is made again). A 401 is a refusal, so nothing was
+posted and asking again is safe; a second 401 with a fresh token is "credentials rejected".
+Tokens travel only in the ``Authorization`` header, never in a URL (httpx logs URLs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.base import Adapter, PermanentError
+from channels.tokens import TokenFile, Tokens
+
+
+class TokenRefused(PermanentError):
+    """The network answered 401 to this token (it expired early or was revoked)."""
+
+
+class OAuthAdapter(Adapter):
+    """An :class:`Adapter` whose requests carry ``Authorization: Bearer`` from its tokens."""
+
+    def _refresh(self, tokens: Tokens) -> Tokens:
+        """New tokens from the network's token endpoint (each network says how)."""
+        raise NotImplementedError
+
+    @property
+    def token_file(self) -> TokenFile | None:
+        path = self.options.get("token_file")
+        return TokenFile(self.name, path) if path else None
+
+    def tokens(self) -> Tokens:
+        """The tokens to send now (refreshed first if the file's are about to expire)."""
+        store = self.token_file
+        if store is None:
+            assert self.secret is not None
+            return Tokens(access_token=self.secret())
+        return store.current(self.now(), self._refresh)
+
+    def authed(
+        self, method: str, url: str, *, sends: bool, fields: tuple[str, ...] = (), **kwargs: Any
+    ) -> Any:
+        """:meth:`Adapter.call` with the bearer token (the JSON body, holding ``fields``); on
+        a 401, refresh once and ask again."""
+        used = self.tokens()
+        try:
+            return self._with_token(used, method, url, sends=sends, fields=fields, **kwargs)
+        except TokenRefused:
+            store = self.token_file
+            if store is None:
+                raise PermanentError(f"credentials rejected by {self.name} (401)") from None
+            fresh = store.refreshed(used, self._refresh, self.now())
+        try:
+            return self._with_token(fresh, method, url, sends=sends, fields=fields, **kwargs)
+        except TokenRefused:
+            raise PermanentError(
+                f"credentials rejected by {self.name} (401) even after a refresh;"
+                f" run: signpost channels connect {self.name}"
+            ) from None
+
+    def _with_token(
+        self,
+        tokens: Tokens,
+        method: str,
+        url: str,
+        *,
+        sends: bool,
+        fields: tuple[str, ...],
+        **kw: Any,
+    ) -> Any:
+        headers = {**kw.pop("headers", {}), "Authorization": f"Bearer {tokens.access_token}"}
+
+        def classify(response: Any, body: Any) -> bool | None:
+            if response.status_code == 401:
+                raise TokenRefused(f"{self.name}: the access token was refused (401)")
+            return self.classify(response, body)
+
+        response = self.request(method, url, sends=sends, classify=classify, headers=headers, **kw)
+        return self.expect(response, *fields, sends=sends)
