@@ -176,7 +176,18 @@ register(
     )
 )
 register(
-    ChannelType("x", frozenset({"username"}), fixed(280, "weighted characters", x_weighted_length))
+    ChannelType(
+        "x",
+        frozenset({"username", "client_id", "client_secret_env", "max_length"}),
+        lambda has_media, options: [
+            TextLimit(
+                options.get("max_length") or 280,
+                "weighted characters (URLs count 23)",
+                x_weighted_length,
+            )
+        ],
+        adapter="channels.x:XChannel",
+    )
 )
 register(
     ChannelType(

@@ -24,7 +24,7 @@ from scheduler.webconfig import WebSettings, read_web
 BUILT_IN_ROLES = ("admin", "approver", "author")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_INT_CHANNEL_KEYS = frozenset({"port", "max_characters"})
+_INT_CHANNEL_KEYS = frozenset({"port", "max_characters", "max_length"})
 
 
 @dataclass(frozen=True)

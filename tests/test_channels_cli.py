@@ -40,9 +40,9 @@ ca_file = "{smtp_server.ca_file}"
 type = "feed"
 path = "public/feed.atom"
 
-[channels.x]
-type = "x"
-username = "stopitnow"
+[channels.page]
+type = "facebook"
+page_id = "1234567890"
 """,
         encoding="utf-8",
     )
@@ -54,7 +54,7 @@ def test_list_shows_types_and_where_secrets_come_from(config: Path):
     assert result.exit_code == 0, result.stderr
     rows = {r["name"]: r for r in json.loads(result.stdout)}
     assert rows["newsroom"]["secret"] == "$SIGNPOST_TEST_HOOK_SECRET"
-    assert rows["x"]["publishes"] is False
+    assert rows["page"]["publishes"] is False
     assert rows["briefing"]["publishes"] is True
     assert SECRET not in result.stdout
 
@@ -72,11 +72,11 @@ def test_check_says_which_channels_work_and_posts_nothing(
     assert rows["briefing"]["detail"] == f"connected to {smtp_server.host} with TLS as signpost"
     assert rows["website"]["ok"] is False  # its folder does not exist yet
     assert "does not exist" in rows["website"]["detail"]
-    assert rows["x"] == {
-        "name": "x",
-        "type": "x",
+    assert rows["page"] == {
+        "name": "page",
+        "type": "facebook",
         "ok": False,
-        "detail": "type x cannot publish yet",
+        "detail": "type facebook cannot publish yet",
     }
     assert result.exit_code == 1  # not every channel works
     assert smtp_server.sink.messages == []

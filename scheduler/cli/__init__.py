@@ -15,7 +15,8 @@ refused by policy); usage errors stay 2, as Click makes them.
 - ``posts``: post add, edit, show, list, check; ``review``: post preview, submit, approve,
   reject, cancel
 - ``scheduling``: post schedule, post queue, campaign slots
-- ``operations``: pause, resume, daemon, demo, channels list and check, post import
+- ``operations``: pause, resume, daemon, demo, channels list and check, post import;
+  ``connect``: channels connect (OAuth 2 with PKCE, writes the token_file)
 - ``deliveries``: deliveries list, retry, resolve, cancel, reschedule; ``audit``: audit log,
   verify, export
 - ``users``: users set-password, list (web sign-in passwords); ``web``: the review page
@@ -33,6 +34,7 @@ from scheduler.cli import posts  # noqa: F401
 from scheduler.cli import review  # noqa: F401
 from scheduler.cli import scheduling  # noqa: F401  post schedule, queue; campaign slots
 from scheduler.cli import operations  # noqa: F401  pause ... demo; channels; post import
+from scheduler.cli import connect  # noqa: F401  channels connect
 from scheduler.cli import deliveries  # noqa: F401
 from scheduler.cli import audit  # noqa: F401
 from scheduler.cli import users  # noqa: F401  users set-password, list
