@@ -1,6 +1,6 @@
-"""One contract every adapter keeps, run against all nine channel types.
+"""One contract every adapter keeps, run against all ten channel types.
 
-Mastodon, Telegram, Discord and Slack run against their contract fakes (tests/fakes/, which
+Mastodon, Telegram, Discord, Slack and X run against their contract fakes (tests/fakes/, which
 follow ../shared/channels.md and were written independently of the adapters); the webhook
 against the peers' receiver, email against aiosmtpd with STARTTLS and AUTH, the feed against
 a temp file, Matrix and Bluesky against a real Synapse and a real PDS (tests/peers.py).
@@ -8,7 +8,8 @@ Adding a channel means adding a ``Case`` here, not new test logic. What every ad
 do, where the type has the notion at all (otherwise the case is skipped, saying why):
 
 - publish the text (with the link) and return the remote id and public URL;
-- send the same delivery twice: one post where the channel deduplicates, else two;
+- send the same delivery twice: one post where the channel deduplicates or refuses an exact
+  repeat (X: the refusal is recognised as the first send), else two;
 - 429 → TransientError with the server's delay; bad credentials → PermanentError that names
   the channel and never the secret; a validation refusal (over-long) → PermanentError with
   the server's words;
@@ -43,6 +44,7 @@ from tests.fakes.discord import FakeDiscord
 from tests.fakes.mastodon import FakeMastodon
 from tests.fakes.slack import FakeSlack
 from tests.fakes.telegram import FakeTelegram
+from tests.fakes.x import FakeX
 
 ENV = "SIGNPOST_TEST_CHANNEL_SECRET"
 TEXT = "Worried about what you look at online? Confidential help: 0808 1000 900"
@@ -76,6 +78,9 @@ class Case:
     limit: int | None = None  # characters that are refused (one over the channel's limit)
     validation: str = ""  # words of the server's validation refusal
     skip: dict[str, str] = field(default_factory=dict)  # test name → why it does not apply
+    #: the channel refuses an exact repeat (X's duplicate 403): the second send of a delivery
+    #: is recognised as the first, found on the account, not posted again
+    refuses_repeats: bool = False
 
 
 def _wrong(secret: str) -> Callable[[pytest.MonkeyPatch], None]:
@@ -140,6 +145,18 @@ def discord(request: pytest.FixtureRequest):
             lambda f: f.webhook_url,
             lambda f: [m["content"] for m in f.messages],
             lambda f, r: f.message_url(next(m for m in f.messages if m["id"] == r.remote_id)),
+        ),
+    )
+
+
+def x(request: pytest.FixtureRequest):
+    return _fake(
+        FakeX,
+        _fake_peer(
+            lambda f: {"url": f.url, "username": f.username},
+            lambda f: f.grant()["access_token"],
+            lambda f: [t["text"] for t in f.tweets],
+            lambda f, r: f.tweet_url(r.remote_id),
         ),
     )
 
@@ -279,6 +296,7 @@ CASES = [
     Case("telegram", telegram, False, 4097, "message is too long"),
     Case("discord", discord, False, 2001, "Invalid Form Body"),
     Case("slack", slack, False, 40_001, "msg_too_long"),
+    Case("x", x, False, 281, "longer than 280 weighted characters", refuses_repeats=True),
     Case(
         "webhook",
         webhook,
@@ -372,7 +390,7 @@ def test_twice_the_same_delivery(case: Case, running):
     first = channel.publish(message(case, "sp-contract-twice"))
     second = channel.publish(message(case, "sp-contract-twice"))
     assert channel.deduplicates is case.deduplicates
-    if case.deduplicates:
+    if case.deduplicates or case.refuses_repeats:
         assert second == first
         assert len(peer.posts()) == 1
     else:  # the engine must never resend these blindly (tests/test_engine.py)
