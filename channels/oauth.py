@@ -22,6 +22,9 @@ class TokenRefused(PermanentError):
 class OAuthAdapter(Adapter):
     """An :class:`Adapter` whose requests carry ``Authorization: Bearer`` from its tokens."""
 
+    #: the access token itself is exchanged for a new one (no refresh token): Threads
+    renews_itself = False
+
     def _refresh(self, tokens: Tokens) -> Tokens:
         """New tokens from the network's token endpoint (each network says how)."""
         raise NotImplementedError
@@ -37,7 +40,7 @@ class OAuthAdapter(Adapter):
         if store is None:
             assert self.secret is not None
             return Tokens(access_token=self.secret())
-        return store.current(self.now(), self._refresh)
+        return store.current(self.now(), self._refresh, renews_itself=self.renews_itself)
 
     def authed(
         self, method: str, url: str, *, sends: bool, fields: tuple[str, ...] = (), **kwargs: Any
@@ -51,7 +54,9 @@ class OAuthAdapter(Adapter):
             store = self.token_file
             if store is None:
                 raise PermanentError(f"credentials rejected by {self.name} (401)") from None
-            fresh = store.refreshed(used, self._refresh, self.now())
+            fresh = store.refreshed(
+                used, self._refresh, self.now(), renews_itself=self.renews_itself
+            )
         try:
             return self._with_token(fresh, method, url, sends=sends, fields=fields, **kwargs)
         except TokenRefused:

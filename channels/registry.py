@@ -56,6 +56,8 @@ class ChannelType:
     limits: Limits = no_limit
     adapter: str | None = None  # "module:Class"; None: known to config, cannot publish yet
     link_as_field: bool = False  # the link is sent beside the text, not appended to it
+    #: the network fetches images from a public URL ([media] public_dir and public_url)
+    public_media: bool = False
 
 
 TYPES: dict[str, ChannelType] = {}
@@ -182,7 +184,7 @@ register(
         lambda has_media, options: [
             TextLimit(
                 options.get("max_length") or 280,
-                "weighted characters (URLs count 23)",
+                "weighted characters",
                 x_weighted_length,
             )
         ],
@@ -197,6 +199,17 @@ register(
 register(
     ChannelType(
         "linkedin", frozenset({"author", "linkedin_version"}), fixed(3_000, "characters", len)
+    )
+)
+
+
+register(
+    ChannelType(
+        "threads",
+        frozenset({"user_id"}),
+        fixed(500, "characters", len),
+        adapter="channels.threads:ThreadsChannel",
+        public_media=True,
     )
 )
 

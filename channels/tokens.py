@@ -144,24 +144,28 @@ class TokenFile:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
-    def current(self, now: datetime, refresh: Refresh) -> Tokens:
+    def current(self, now: datetime, refresh: Refresh, *, renews_itself: bool = False) -> Tokens:
         """Tokens to use now: the file's, refreshed first when they expire within MARGIN."""
         tokens = self.read()
         if not tokens.expiring(now):
             return tokens
-        return self.refreshed(tokens, refresh, now)
+        return self.refreshed(tokens, refresh, now, renews_itself=renews_itself)
 
-    def refreshed(self, used: Tokens, refresh: Refresh, now: datetime) -> Tokens:
+    def refreshed(
+        self, used: Tokens, refresh: Refresh, now: datetime, *, renews_itself: bool = False
+    ) -> Tokens:
         """New tokens in place of ``used`` (which expired or was refused), refreshed once.
 
         Under the lock the file is read again: when another process has already replaced
         ``used`` its tokens are returned as they are, and no refresh token is spent twice.
+        ``renews_itself``: the access token is exchanged for a new one (Threads, Facebook's
+        long-lived tokens), so no refresh token is needed.
         """
         with self.locked():
             latest = self.read()
             if latest.access_token != used.access_token and not latest.expiring(now):
                 return latest
-            if not latest.refresh_token:
+            if not latest.refresh_token and not renews_itself:
                 raise PermanentError(
                     f"{self.channel}: the access token has expired and there is no refresh"
                     f" token; run: signpost channels connect {self.channel}"

@@ -51,6 +51,15 @@ class ChannelSettings:
 
 
 @dataclass(frozen=True)
+class MediaSettings:
+    """``[media]``: a folder a web server publishes, for networks that fetch images by URL
+    (Instagram, Threads: DESIGN §10)."""
+
+    public_dir: Path
+    public_url: str
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything read from one config file."""
 
@@ -64,6 +73,7 @@ class Settings:
     channels: dict[str, ChannelSettings] = field(default_factory=dict)
     notify: NotifyPolicy = field(default_factory=NotifyPolicy)
     web: WebSettings = field(default_factory=WebSettings)
+    media: MediaSettings | None = None
 
     def roles_of(self, user: str) -> tuple[str, ...] | None:
         """The user's roles, or None for a user the config does not know."""
@@ -160,6 +170,7 @@ class _Reader:
             "channels",
             "notify",
             "web",
+            "media",
         }
         for key in raw:
             if key not in top:
@@ -189,6 +200,24 @@ class _Reader:
             channels=channels,
             notify=self.notify(raw, channels, web.base_url),
             web=web,
+            media=self.media(raw),
+        )
+
+    def media(self, raw: dict[str, Any]) -> MediaSettings | None:
+        table = self.table(raw, "media", {"public_dir", "public_url"})
+        if not table:
+            return None
+        for key in ("public_dir", "public_url"):
+            if not table.get(key):
+                raise self.fail(f"[media] {key}", "a value (public_dir and public_url go together)")
+            self.typed(table[key], f"[media] {key}", str, "a string")
+        url = table["public_url"]
+        if not re.match(r"https?://[^/\s]+", url):
+            raise self.fail("[media] public_url", "the folder's public http(s) URL", url)
+        folder = Path(table["public_dir"])
+        return MediaSettings(
+            public_dir=folder if folder.is_absolute() else self.path.parent / folder,
+            public_url=url,
         )
 
     def notify(

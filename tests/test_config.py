@@ -40,7 +40,17 @@ MISTAKES: list[tuple[str, Callable[[ConfigFile], ConfigFile], str]] = [
         "unknown top-level key",
         lambda c: c.with_table("databse", url="sqlite:///x.db"),
         "unknown key 'databse' (known: approval, channels, daemon, database, defaults,"
-        " notify, security, users, web)",
+        " media, notify, security, users, web)",
+    ),
+    (
+        "media folder without its URL",
+        lambda c: c.with_table("media", public_dir="public"),
+        "[media] public_url: expected a value (public_dir and public_url go together)",
+    ),
+    (
+        "media URL not http",
+        lambda c: c.with_table("media", public_dir="public", public_url="ftp://example.org/m"),
+        "[media] public_url: expected the folder's public http(s) URL, got 'ftp://example.org/m'",
     ),
     (
         "unknown key in [daemon]",

@@ -1,0 +1,44 @@
+"""Meta's Graph error body, shared by Threads (and Facebook and Instagram): channels.md §8.
+
+``{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}``. Transient codes
+(§8): 1, 2, 4, 17, 341, 368 and 32/613 (call-count and rate limits); 190 is the token
+(HTTP 401 on Threads: the caller refreshes or re-connects); every other code is permanent
+with Meta's own message. The ``fbtrace_id`` is kept for support, never a token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.answers import retry_after_seconds, short
+from channels.errors import PermanentError, TransientError
+
+TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 341, 368, 613})
+#: Graph's call-count limits name no delay; wait this long before the next try
+RATE_LIMIT_WAIT_S = 300.0
+
+
+def graph_error(body: Any) -> dict[str, Any] | None:
+    """The ``error`` object of a Graph answer, or None when the body holds none."""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return body["error"]
+    return None
+
+
+def raise_graph_error(response: Any, body: Any, channel: str, now: Any) -> None:
+    """Raise what a Graph error means; nothing when the answer carries no error object."""
+    error = graph_error(body)
+    if error is None or response.status_code == 401:
+        return
+    code = error.get("code")
+    words = short(str(error.get("message") or "no message"))
+    trace = f" (fbtrace_id {error['fbtrace_id']})" if error.get("fbtrace_id") else ""
+    if code in TRANSIENT_CODES or response.status_code >= 500:
+        delay = retry_after_seconds(response.headers, now)
+        raise TransientError(
+            f"{channel}: Meta says: {words} (code {code}){trace}",
+            delay
+            if delay is not None
+            else (RATE_LIMIT_WAIT_S if code in (4, 17, 32, 613) else None),
+        )
+    raise PermanentError(f"{channel}: Meta refused: {words} (code {code}){trace}")
