@@ -58,6 +58,9 @@ class ChannelType:
     link_as_field: bool = False  # the link is sent beside the text, not appended to it
     #: the network fetches images from a public URL ([media] public_dir and public_url)
     public_media: bool = False
+    #: how many images one post may carry (None: no limit of ours), and whether it needs one
+    max_images: int | None = None
+    needs_image: bool = False
 
 
 TYPES: dict[str, ChannelType] = {}
@@ -189,18 +192,13 @@ register(
             )
         ],
         adapter="channels.x:XChannel",
+        max_images=4,
     )
 )
 register(
-    ChannelType(
-        "facebook", frozenset({"page_id", "graph_version"}), fixed(63_206, "characters", len)
-    )
+    ChannelType("facebook", frozenset({"page_id", "version"}), fixed(63_206, "characters", len))
 )
-register(
-    ChannelType(
-        "linkedin", frozenset({"author", "linkedin_version"}), fixed(3_000, "characters", len)
-    )
-)
+register(ChannelType("linkedin", frozenset({"author", "version"}), fixed(3_000, "characters", len)))
 
 
 register(
@@ -210,8 +208,31 @@ register(
         fixed(500, "characters", len),
         adapter="channels.threads:ThreadsChannel",
         public_media=True,
+        max_images=1,
     )
 )
+
+
+def media_problems(name: str, channel_type: str, options: dict[str, Any], images: int) -> list[str]:
+    """Why a post with ``images`` images cannot go to this channel as configured (DESIGN §10):
+    too many, none where one is needed, or no public folder where the network fetches them."""
+    kind = TYPES.get(channel_type)
+    if kind is None:
+        return []
+    problems = []
+    if kind.needs_image and not images:
+        problems.append(f"{name} ({channel_type}) needs an image: give --image and --alt")
+    if kind.max_images is not None and images > kind.max_images:
+        problems.append(
+            f"{name} ({channel_type}) takes at most {kind.max_images} image"
+            f"{'' if kind.max_images == 1 else 's'} a post, this one has {images}"
+        )
+    if kind.public_media and images and not options.get("public_url"):
+        problems.append(
+            f"{name} ({channel_type}) fetches images from a public URL: set [media]"
+            " public_dir and public_url in the config"
+        )
+    return problems
 
 
 def build(

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from channels.outgoing import compose_message, measure
+from channels.registry import media_problems
 from channels.text import compose
 from posts.canonical import canonical_json, normalise, sha256_hex
 
@@ -135,6 +136,12 @@ def check(
             )
     for name in sorted(channels if measure is None else set(measure) & set(channels)):
         problems += _length(name, channels[name], content, rules.utm_for(channels[name].type))
+        problems += [
+            Problem("image", said, channel=name)
+            for said in media_problems(
+                name, channels[name].type, dict(channels[name].options), len(content.media)
+            )
+        ]
     return problems
 
 

@@ -178,7 +178,8 @@ class _Reader:
                     f"{self.path}: unknown key '{key}' (known: {', '.join(sorted(top))})"
                 )
         approval = self.approval(raw)
-        channels = self.channels(raw)
+        media = self.media(raw)
+        channels = self.channels(raw, media)
         security = self.table(raw, "security", {"allow_actor_override"})
         defaults = self.table(raw, "defaults", {"tz"})
         tz = self.typed(defaults.get("tz", "Europe/London"), "[defaults] tz", str, "a time zone")
@@ -200,7 +201,7 @@ class _Reader:
             channels=channels,
             notify=self.notify(raw, channels, web.base_url),
             web=web,
-            media=self.media(raw),
+            media=media,
         )
 
     def media(self, raw: dict[str, Any]) -> MediaSettings | None:
@@ -348,7 +349,12 @@ class _Reader:
             result[name] = tuple(roles)
         return result
 
-    def channels(self, raw: dict[str, Any]) -> dict[str, ChannelSettings]:
+    def channels(
+        self, raw: dict[str, Any], media: MediaSettings | None = None
+    ) -> dict[str, ChannelSettings]:
+        """Every ``[channels.NAME]``; a type that fetches images by URL also gets ``[media]``'s
+        ``public_dir`` and ``public_url`` among its options (the adapter copies images
+        there; ``post check`` refuses an image for it without them)."""
         channels = raw.get("channels", {})
         if not isinstance(channels, dict):
             raise self.fail("channels", "a table of [channels.NAME] tables")
@@ -384,6 +390,8 @@ class _Reader:
                 for k, v in table.items()
                 if k != "type"
             }
+            if media is not None and TYPES[kind].public_media:
+                options.update(public_dir=str(media.public_dir), public_url=media.public_url)
             result[name] = ChannelSettings(name=name, type=kind, options=options)
         return result
 

@@ -10,7 +10,7 @@ import getpass
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from posts.errors import PolicyRefused
 from posts.policy import Actor, ApprovalPolicy
@@ -59,20 +59,11 @@ class Workspace:
 
 
 def open_channels(settings: Settings, clock: Clock, client: httpx.Client) -> dict[str, Channel]:
-    """An adapter for every configured channel that has one (others cannot be scheduled).
-
-    A type that fetches images by URL also gets ``[media] public_dir`` and ``public_url``.
-    """
-    from channels.registry import TYPES, build, can_publish
-
-    def options(ch: Any) -> dict[str, Any]:
-        media = settings.media
-        if media is None or not TYPES[ch.type].public_media:
-            return dict(ch.options)
-        return {**ch.options, "public_dir": str(media.public_dir), "public_url": media.public_url}
+    """An adapter for every configured channel that has one (others cannot be scheduled)."""
+    from channels.registry import build, can_publish
 
     return {
-        name: build(name, ch.type, options(ch), client=client, now=clock.now)
+        name: build(name, ch.type, dict(ch.options), client=client, now=clock.now)
         for name, ch in settings.channels.items()
         if can_publish(ch.type)
     }

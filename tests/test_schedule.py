@@ -160,11 +160,17 @@ def test_over_long_for_the_scheduled_channel_is_refused(
     store.close()
 
 
-def test_channel_type_without_adapter_cannot_be_scheduled(at: Signpost, campaign: str):
+def test_channel_type_without_adapter_cannot_be_scheduled(
+    at: Signpost, campaign: str, config_file: Path
+):
+    from tests.test_what_you_see import FACEBOOK
+
+    with config_file.open("a", encoding="utf-8") as out:
+        out.write(FACEBOOK)
     post = add_post(at, TEXT)
-    result = schedule_post(at, post["id"], "+1h", "x")
+    result = schedule_post(at, post["id"], "+1h", "page")
     assert result.exit_code == 1
-    assert "x is a x channel, which cannot publish yet" in result.stderr
+    assert "page is a facebook channel, which cannot publish yet" in result.stderr
 
 
 def test_scheduled_before_approval_is_held_then_released(at: Signpost, campaign: str):

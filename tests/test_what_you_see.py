@@ -38,6 +38,12 @@ TEXT = f"Worried about what you look at online? Confidential help: {HELPLINE}."
 LINK = "https://www.stopitnow.org.uk/get-help"
 
 #: one channel of every publishing type the conftest config does not already have
+#: a channel of a type that has no adapter yet
+FACEBOOK = """
+[channels.page]
+type = "facebook"
+page_id = "1234567890"
+"""
 MORE_CHANNELS = """
 [channels.briefing]
 type = "email"
@@ -63,6 +69,15 @@ token_env = "SIGNPOST_TEST_DISCORD_URL"
 type = "slack"
 channel = "C0123456789"
 token_env = "SIGNPOST_TEST_SLACK_TOKEN"
+
+[channels.threads]
+type = "threads"
+user_id = "17841400000000001"
+token_env = "SIGNPOST_TEST_THREADS_TOKEN"
+
+[media]
+public_dir = "public"
+public_url = "https://www.example.org/media"
 """
 
 
@@ -387,12 +402,17 @@ def test_changing_only_the_intended_channels_is_no_new_revision(at: Signpost):
     ("channels", "expected"),
     [
         ("feed,nope", "--channels: no channel named 'nope' (configured: "),
-        ("x", "--channels: x is a x channel, which cannot publish yet (publishing types: "),
+        (
+            "page",
+            "--channels: page is a facebook channel, which cannot publish yet (publishing types: ",
+        ),
     ],
 )
 def test_intended_channels_must_be_able_to_publish(
-    at: Signpost, db_path: TestDatabase, channels: str, expected: str
+    at: Signpost, db_path: TestDatabase, config_file: Path, channels: str, expected: str
 ):
+    with config_file.open("a", encoding="utf-8") as out:
+        out.write(FACEBOOK)
     before = dump(db_path)
     result = at(
         "alice", "post", "add", "--campaign", "stop-it-now", "--text", TEXT, "--channels", channels
