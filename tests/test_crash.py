@@ -18,9 +18,11 @@ import random
 import sys
 import time
 from collections import Counter
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +33,8 @@ from scheduler.clock import SystemClock
 from tests.database import TestDatabase
 from tests.fakes.server import Reply, Request
 from tests.fakes.slack import FakeSlack
+from tests.fakes.threads import FakeThreads
+from tests.fakes.x import FakeX
 from tests.test_daemon import SECRET, TEXT, Receiver, Workspace
 
 DELIVERIES = 200
@@ -137,18 +141,21 @@ def test_sigkill_twenty_times_loses_and_duplicates_nothing(
     ws.verify_audit()
 
 
-# --- a channel that cannot deduplicate -----------------------------------------------------
+# --- channels that cannot deduplicate ------------------------------------------------------
 
-#: posts of their own words (Slack is searched by text), and fewer kills: each dead claim
-#: costs a 2 s lease before it is settled
+#: posts of their own words (Slack and X are searched by text), and fewer kills: each dead
+#: claim costs a 2 s lease before it is settled
 SLACK_POSTS = 40
 SLACK_KILLS = 8
 SLACK_ENV = "TEST_SLACK_BOT_TOKEN"
+TOKEN_ENV = "TEST_CHANNEL_TOKEN"
 
 
-class SlowSlack(FakeSlack):
-    """Slack that makes each message, then waits (seconds drawn from ``delay``) before
-    saying so: a daemon killed in between has posted without knowing it."""
+class Slow:
+    """A contract fake that makes each post, then waits (seconds drawn from ``delay``)
+    before saying so: a daemon killed in between has posted without knowing it."""
+
+    posting: str  # the path that makes a post public
 
     def __init__(self, seed: int, delay: tuple[float, float] = RECEIVER_DELAY) -> None:
         super().__init__()
@@ -157,14 +164,73 @@ class SlowSlack(FakeSlack):
 
     def handle(self, request: Request) -> Reply | None:
         reply = super().handle(request)
-        if reply is not None and request.path.endswith("/chat.postMessage"):
+        if reply is not None and request.path.endswith(self.posting):
             return replace(reply, delay=self.rng.uniform(*self.delay))
         return reply
+
+
+class SlowSlack(Slow, FakeSlack):
+    posting = "/chat.postMessage"
+
+
+class SlowX(Slow, FakeX):
+    posting = "/2/tweets"
+
+
+class SlowThreads(Slow, FakeThreads):
+    posting = "/threads_publish"
 
 
 def with_slack(ws: Workspace, slack: FakeSlack) -> None:
     ws.secrets[SLACK_ENV] = slack.token
     ws.add_channel("slack", "slack", url=slack.api_url, channel="C0123456789", token_env=SLACK_ENV)
+
+
+@dataclass(frozen=True)
+class NoDedup:
+    """A channel without idempotency keys, and how to read what it now holds."""
+
+    type: str
+    fake: type
+    connect: Callable[[Workspace, Any], None]
+    texts: Callable[[Any], list[str]]  # every post's text, as many times as it was posted
+    receipts: Callable[[Any], dict[str, str | None]]  # text → the remote id we must record
+
+
+def _x(ws: Workspace, fake: FakeX) -> None:
+    ws.secrets[TOKEN_ENV] = fake.grant()["access_token"]
+    ws.add_channel("x", "x", url=fake.url, username=fake.username, token_env=TOKEN_ENV)
+
+
+def _threads(ws: Workspace, fake: FakeThreads) -> None:
+    ws.secrets[TOKEN_ENV] = fake.token
+    ws.add_channel("threads", "threads", url=fake.url, user_id=fake.user_id, token_env=TOKEN_ENV)
+
+
+NO_DEDUP = [
+    NoDedup(
+        "slack",
+        SlowSlack,
+        with_slack,
+        lambda f: [m["text"] for m in f.messages],
+        lambda f: {m["text"]: f"C0123456789/{m['ts']}" for m in f.messages},
+    ),
+    NoDedup(
+        "x",
+        SlowX,
+        _x,
+        lambda f: [t["text"] for t in f.tweets],
+        lambda f: {t["text"]: t["id"] for t in f.tweets},
+    ),
+    NoDedup(
+        "threads",
+        SlowThreads,
+        _threads,
+        lambda f: [p["text"] for p in f.posts],
+        # settled by the container's status, a post is known to be out but not its id
+        lambda f: {p["text"]: p["id"] for p in f.posts},
+    ),
+]
 
 
 def approved_posts(ws: Workspace, count: int, channel: str) -> None:
@@ -205,25 +271,29 @@ def approved_posts(ws: Workspace, count: int, channel: str) -> None:
             )
 
 
+@pytest.mark.parametrize("channel", NO_DEDUP, ids=[c.type for c in NO_DEDUP])
 def test_sigkill_on_a_channel_that_cannot_deduplicate_posts_nothing_twice(
     tmp_path: Path,
     database: TestDatabase,
     record_property: pytest.RecordProperty,
+    channel: NoDedup,
 ):
-    """Slack has no idempotency key: every claim a kill left behind is settled by asking
-    Slack (history since the claim), never by a blind resend."""
+    """No idempotency key: every claim a kill left behind is settled by asking the channel
+    (Slack's history or X's timeline since the claim, the Threads container's status),
+    never by a blind resend."""
     rng = random.Random(SEED)
-    with SlowSlack(SEED) as slack, Receiver(SECRET) as unused_hook:
+    with channel.fake(SEED) as fake, Receiver(SECRET) as unused_hook:
         ws = Workspace.create(tmp_path, unused_hook, database)
-        with_slack(ws, slack)
+        channel.connect(ws, fake)
         try:
-            approved_posts(ws, SLACK_POSTS, "slack")
+            approved_posts(ws, SLACK_POSTS, channel.type)
             assert ws.states() == {"pending": SLACK_POSTS}
             in_flight_at_kill = kill_repeatedly(ws, SLACK_KILLS, rng)
             settle(ws)
         finally:
             ws.reap()
-        posted = Counter(m["text"] for m in slack.messages)
+        posted = Counter(channel.texts(fake))
+        receipts = channel.receipts(fake)
 
     rows = ws.rows(
         "SELECT d.id, d.state, d.remote_id, d.last_error, r.text FROM delivery d"
@@ -244,17 +314,18 @@ def test_sigkill_on_a_channel_that_cannot_deduplicate_posts_nothing_twice(
         "uncertain": by_state["uncertain"],
     }
     for name, value in figures.items():
-        record_property(f"slack_{name}", value)
-    sys.stdout.write(f"crash test figures (slack): {figures}\n")
+        record_property(f"{channel.type}_{name}", value)
+    sys.stdout.write(f"crash test figures ({channel.type}): {figures}\n")
 
     assert figures["posted_twice"] == 0, posted.most_common(3)
     assert set(by_state) <= {"sent", "uncertain"}, by_state
-    # every post went out once, and each one recorded as sent is the message Slack holds
+    # every post went out once, and each one recorded as sent is the post the channel holds
     assert len(posted) == SLACK_POSTS
-    ts_by_text = {m["text"]: f"C0123456789/{m['ts']}" for m in slack.messages}
     for row in rows:
         if row["state"] == "sent":
-            assert row["remote_id"] == ts_by_text[row["text"]]
+            assert row["text"] in receipts, dict(row)
+            if row["remote_id"] is not None or channel.type != "threads":
+                assert row["remote_id"] == receipts[row["text"]], dict(row)
         else:
             assert row["last_error"], dict(row)
     assert figures["kills_with_claims_in_flight"] > 0
