@@ -27,10 +27,14 @@ def graph_error(body: Any) -> dict[str, Any] | None:
 
 def raise_graph_error(response: Any, body: Any, channel: str, now: Any) -> None:
     """Raise what a Graph error means; nothing when the answer carries no error object."""
+    from channels.oauth import TokenRefused
+
     error = graph_error(body)
     if error is None or response.status_code == 401:
-        return
+        return  # a 401 is the token: OAuthAdapter refreshes or says credentials rejected
     code = error.get("code")
+    if code == 190:  # graph.facebook.com answers a bad token with 400 and code 190
+        raise TokenRefused(f"{channel}: Meta refused the access token (code 190)")
     words = short(str(error.get("message") or "no message"))
     trace = f" (fbtrace_id {error['fbtrace_id']})" if error.get("fbtrace_id") else ""
     if code in TRANSIENT_CODES or response.status_code >= 500:

@@ -53,7 +53,7 @@ class OAuthAdapter(Adapter):
         except TokenRefused:
             store = self.token_file
             if store is None:
-                raise PermanentError(f"credentials rejected by {self.name} (401)") from None
+                raise PermanentError(f"credentials rejected by {self.name}") from None
             fresh = store.refreshed(
                 used, self._refresh, self.now(), renews_itself=self.renews_itself
             )
@@ -61,7 +61,7 @@ class OAuthAdapter(Adapter):
             return self._with_token(fresh, method, url, sends=sends, fields=fields, **kwargs)
         except TokenRefused:
             raise PermanentError(
-                f"credentials rejected by {self.name} (401) even after a refresh;"
+                f"credentials rejected by {self.name} even after a refresh;"
                 f" run: signpost channels connect {self.name}"
             ) from None
 

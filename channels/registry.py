@@ -61,6 +61,7 @@ class ChannelType:
     #: how many images one post may carry (None: no limit of ours), and whether it needs one
     max_images: int | None = None
     needs_image: bool = False
+    jpeg_only: bool = False
 
 
 TYPES: dict[str, ChannelType] = {}
@@ -203,6 +204,18 @@ register(ChannelType("linkedin", frozenset({"author", "version"}), fixed(3_000, 
 
 register(
     ChannelType(
+        "instagram",
+        frozenset({"ig_user_id", "version"}),
+        fixed(2_200, "characters", len),
+        adapter="channels.instagram:InstagramChannel",
+        public_media=True,
+        max_images=1,
+        needs_image=True,
+        jpeg_only=True,
+    )
+)
+register(
+    ChannelType(
         "threads",
         frozenset({"user_id"}),
         fixed(500, "characters", len),
@@ -213,12 +226,16 @@ register(
 )
 
 
-def media_problems(name: str, channel_type: str, options: dict[str, Any], images: int) -> list[str]:
-    """Why a post with ``images`` images cannot go to this channel as configured (DESIGN §10):
-    too many, none where one is needed, or no public folder where the network fetches them."""
+def media_problems(
+    name: str, channel_type: str, options: dict[str, Any], paths: list[str]
+) -> list[str]:
+    """Why a post with the images at ``paths`` cannot go to this channel as configured
+    (DESIGN §10): too many, none where one is needed, not JPEG where only JPEG is taken, or
+    no public folder where the network fetches them."""
     kind = TYPES.get(channel_type)
     if kind is None:
         return []
+    images = len(paths)
     problems = []
     if kind.needs_image and not images:
         problems.append(f"{name} ({channel_type}) needs an image: give --image and --alt")
@@ -227,6 +244,12 @@ def media_problems(name: str, channel_type: str, options: dict[str, Any], images
             f"{name} ({channel_type}) takes at most {kind.max_images} image"
             f"{'' if kind.max_images == 1 else 's'} a post, this one has {images}"
         )
+    if kind.jpeg_only:
+        problems += [
+            f"{name} ({channel_type}) takes JPEG images only: {path} is not .jpg or .jpeg"
+            for path in paths
+            if not path.lower().endswith((".jpg", ".jpeg"))
+        ]
     if kind.public_media and images and not options.get("public_url"):
         problems.append(
             f"{name} ({channel_type}) fetches images from a public URL: set [media]"

@@ -139,7 +139,10 @@ def check(
         problems += [
             Problem("image", said, channel=name)
             for said in media_problems(
-                name, channels[name].type, dict(channels[name].options), len(content.media)
+                name,
+                channels[name].type,
+                dict(channels[name].options),
+                [str(item.get("path", "")) for item in content.media],
             )
         ]
     return problems
