@@ -197,7 +197,12 @@ register(
     )
 )
 register(
-    ChannelType("facebook", frozenset({"page_id", "version"}), fixed(63_206, "characters", len))
+    ChannelType(
+        "facebook",
+        frozenset({"page_id", "version"}),
+        fixed(63_206, "characters", len),
+        adapter="channels.facebook:FacebookChannel",
+    )
 )
 register(ChannelType("linkedin", frozenset({"author", "version"}), fixed(3_000, "characters", len)))
 

@@ -82,6 +82,23 @@ def team_config(database_url: str) -> ConfigFile:
     )
 
 
+#: a channel of a type known to config but without an adapter (see ``future_type``)
+FUTURE_CHANNEL = """
+[channels.page]
+type = "pigeon"
+"""
+
+
+@pytest.fixture
+def future_type(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A channel type the registry knows but cannot publish to, as a type registered for a
+    coming release would be (every real type has an adapter now)."""
+    from channels import registry
+
+    monkeypatch.setitem(registry.TYPES, "pigeon", registry.ChannelType("pigeon"))
+    return "pigeon"
+
+
 @pytest.fixture(autouse=True)
 def clean_environ() -> Iterator[None]:
     """Restore os.environ after every test, and start without Signpost variables."""

@@ -16,7 +16,12 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def config(tmp_path: Path, webhook_receiver: WebhookReceiver, smtp_server: SmtpServer) -> Path:
+def config(
+    tmp_path: Path,
+    webhook_receiver: WebhookReceiver,
+    smtp_server: SmtpServer,
+    future_type: str,
+) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(
         f"""
@@ -41,8 +46,7 @@ type = "feed"
 path = "public/feed.atom"
 
 [channels.page]
-type = "facebook"
-page_id = "1234567890"
+type = "pigeon"
 """,
         encoding="utf-8",
     )
@@ -74,9 +78,9 @@ def test_check_says_which_channels_work_and_posts_nothing(
     assert "does not exist" in rows["website"]["detail"]
     assert rows["page"] == {
         "name": "page",
-        "type": "facebook",
+        "type": "pigeon",
         "ok": False,
-        "detail": "type facebook cannot publish yet",
+        "detail": "type pigeon cannot publish yet",
     }
     assert result.exit_code == 1  # not every channel works
     assert smtp_server.sink.messages == []

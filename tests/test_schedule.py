@@ -161,16 +161,16 @@ def test_over_long_for_the_scheduled_channel_is_refused(
 
 
 def test_channel_type_without_adapter_cannot_be_scheduled(
-    at: Signpost, campaign: str, config_file: Path
+    at: Signpost, campaign: str, config_file: Path, future_type: str
 ):
-    from tests.test_what_you_see import FACEBOOK
+    from tests.conftest import FUTURE_CHANNEL
 
     with config_file.open("a", encoding="utf-8") as out:
-        out.write(FACEBOOK)
+        out.write(FUTURE_CHANNEL)
     post = add_post(at, TEXT)
     result = schedule_post(at, post["id"], "+1h", "page")
     assert result.exit_code == 1
-    assert "page is a facebook channel, which cannot publish yet" in result.stderr
+    assert "page is a pigeon channel, which cannot publish yet" in result.stderr
 
 
 def test_scheduled_before_approval_is_held_then_released(at: Signpost, campaign: str):

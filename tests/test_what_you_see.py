@@ -28,7 +28,7 @@ from scheduler.clock import FrozenClock
 from scheduler.config import DaemonSettings, load
 from scheduler.delivery import Engine
 from scheduler.workspace import Workspace, make_engine
-from tests.conftest import HELPLINE, Signpost, add_post, dump
+from tests.conftest import FUTURE_CHANNEL, HELPLINE, Signpost, add_post, dump
 from tests.database import TestDatabase
 from tests.peers import WebhookReceiver
 from tests.shared import as_json, on_clock, schedule, schedule_post
@@ -38,12 +38,6 @@ TEXT = f"Worried about what you look at online? Confidential help: {HELPLINE}."
 LINK = "https://www.stopitnow.org.uk/get-help"
 
 #: one channel of every publishing type the conftest config does not already have
-#: a channel of a type that has no adapter yet
-FACEBOOK = """
-[channels.page]
-type = "facebook"
-page_id = "1234567890"
-"""
 MORE_CHANNELS = """
 [channels.briefing]
 type = "email"
@@ -74,6 +68,16 @@ token_env = "SIGNPOST_TEST_SLACK_TOKEN"
 type = "threads"
 user_id = "17841400000000001"
 token_env = "SIGNPOST_TEST_THREADS_TOKEN"
+
+[channels.page]
+type = "facebook"
+page_id = "104000000000001"
+token_env = "SIGNPOST_TEST_FACEBOOK_TOKEN"
+
+[channels.instagram]
+type = "instagram"
+ig_user_id = "17841405822304914"
+token_env = "SIGNPOST_TEST_INSTAGRAM_TOKEN"
 
 [media]
 public_dir = "public"
@@ -318,8 +322,8 @@ def test_the_engine_sends_exactly_what_the_preview_shows_for_every_channel_type(
     settings = load(every_type)
     names = {ch.type: name for name, ch in settings.channels.items()}
     assert set(registry.publishing()) <= set(names)  # every publishing type is here
-    image = tmp_path / "card.png"
-    image.write_bytes(b"\x89PNG another")
+    image = tmp_path / "card.jpg"  # JPEG: Instagram takes no other
+    image.write_bytes(b"\xff\xd8\xff another \xff\xd9")
     post = add_post(
         at,
         f"{TEXT} More: https://www.stopitnow.org.uk/faq",
@@ -404,15 +408,20 @@ def test_changing_only_the_intended_channels_is_no_new_revision(at: Signpost):
         ("feed,nope", "--channels: no channel named 'nope' (configured: "),
         (
             "page",
-            "--channels: page is a facebook channel, which cannot publish yet (publishing types: ",
+            "--channels: page is a pigeon channel, which cannot publish yet (publishing types: ",
         ),
     ],
 )
 def test_intended_channels_must_be_able_to_publish(
-    at: Signpost, db_path: TestDatabase, config_file: Path, channels: str, expected: str
+    at: Signpost,
+    db_path: TestDatabase,
+    config_file: Path,
+    future_type: str,
+    channels: str,
+    expected: str,
 ):
     with config_file.open("a", encoding="utf-8") as out:
-        out.write(FACEBOOK)
+        out.write(FUTURE_CHANNEL)
     before = dump(db_path)
     result = at(
         "alice", "post", "add", "--campaign", "stop-it-now", "--text", TEXT, "--channels", channels
