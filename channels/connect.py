@@ -37,6 +37,8 @@ class OAuthApp:
     scopes: tuple[str, ...]
     client_id: str
     client_secret: str | None = None
+    #: send the client secret as form fields (LinkedIn) rather than HTTP Basic (X)
+    secret_in_form: bool = False
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -111,7 +113,11 @@ def exchange(
         "code_verifier": verifier,
         "client_id": app.client_id,
     }
-    auth = httpx.BasicAuth(app.client_id, app.client_secret) if app.client_secret else None
+    auth = None
+    if app.client_secret and app.secret_in_form:
+        form["client_secret"] = app.client_secret
+    elif app.client_secret:
+        auth = httpx.BasicAuth(app.client_id, app.client_secret)
     try:
         response = post(app.token_url, data=form, auth=auth)
         body = response.json()

@@ -45,11 +45,16 @@ class OAuthAdapter(Adapter):
     def authed(
         self, method: str, url: str, *, sends: bool, fields: tuple[str, ...] = (), **kwargs: Any
     ) -> Any:
-        """:meth:`Adapter.call` with the bearer token (the JSON body, holding ``fields``); on
-        a 401, refresh once and ask again."""
+        """:meth:`authed_response`'s JSON body, which must hold ``fields``."""
+        response = self.authed_response(method, url, sends=sends, **kwargs)
+        return self.expect(response, *fields, sends=sends)
+
+    def authed_response(self, method: str, url: str, *, sends: bool, **kwargs: Any) -> Any:
+        """:meth:`Adapter.request` with the bearer token; on a 401 (or the network's way of
+        saying the token was refused), refresh once and ask again."""
         used = self.tokens()
         try:
-            return self._with_token(used, method, url, sends=sends, fields=fields, **kwargs)
+            return self._with_token(used, method, url, sends=sends, **kwargs)
         except TokenRefused:
             store = self.token_file
             if store is None:
@@ -58,23 +63,15 @@ class OAuthAdapter(Adapter):
                 used, self._refresh, self.now(), renews_itself=self.renews_itself
             )
         try:
-            return self._with_token(fresh, method, url, sends=sends, fields=fields, **kwargs)
+            return self._with_token(fresh, method, url, sends=sends, **kwargs)
         except TokenRefused:
             raise PermanentError(
                 f"credentials rejected by {self.name} even after a refresh;"
                 f" run: signpost channels connect {self.name}"
             ) from None
 
-    def _with_token(
-        self,
-        tokens: Tokens,
-        method: str,
-        url: str,
-        *,
-        sends: bool,
-        fields: tuple[str, ...],
-        **kw: Any,
-    ) -> Any:
+    def _with_token(self, tokens: Tokens, method: str, url: str, *, sends: bool, **kw: Any) -> Any:
+        """One request with ``tokens``' access token; a refused token is TokenRefused."""
         headers = {**kw.pop("headers", {}), "Authorization": f"Bearer {tokens.access_token}"}
 
         def classify(response: Any, body: Any) -> bool | None:
@@ -82,5 +79,4 @@ class OAuthAdapter(Adapter):
                 raise TokenRefused(f"{self.name}: the access token was refused (401)")
             return self.classify(response, body)
 
-        response = self.request(method, url, sends=sends, classify=classify, headers=headers, **kw)
-        return self.expect(response, *fields, sends=sends)
+        return self.request(method, url, sends=sends, classify=classify, headers=headers, **kw)

@@ -20,6 +20,7 @@ from channels.secrets import has_secret, read_secret
 from channels.text import (
     TextLimit,
     graphemes,
+    linkedin_length,
     mastodon_length,
     utf8_bytes,
     utf16_units,
@@ -204,7 +205,15 @@ register(
         adapter="channels.facebook:FacebookChannel",
     )
 )
-register(ChannelType("linkedin", frozenset({"author", "version"}), fixed(3_000, "characters", len)))
+register(
+    ChannelType(
+        "linkedin",
+        frozenset({"author", "version", "client_id", "client_secret_env"}),
+        fixed(3_000, "characters (reserved ones escaped)", linkedin_length),
+        adapter="channels.linkedin:LinkedInChannel",
+        max_images=1,
+    )
+)
 
 
 register(

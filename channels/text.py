@@ -12,7 +12,8 @@ is measured the way the network will measure it. Sources per channel:
 - Telegram: 4096, a caption 1024, counted in UTF-16 code units, the safe reading (§4).
 - Discord: 2000; counted in UTF-16 code units, the stricter of the readings (§5, unverified).
 - Slack: text is truncated above 40,000 characters (§6, partly unverified).
-- Facebook 63,206 (unverified), LinkedIn 3,000 (unverified) (§8, §9).
+- Facebook 63,206 (unverified), LinkedIn 3,000 (unverified) (§8, §9); LinkedIn counts
+  its "little text", reserved characters backslash-escaped, as it is sent.
 - Matrix: no text limit, but an event must stay under 65,536 bytes; we keep the body under
   60,000 UTF-8 bytes to leave room for the JSON envelope (§3, our margin).
 - Webhook, email and Atom feed: no limit.
@@ -92,3 +93,18 @@ def x_weighted_length(text: str) -> int:
     from twitter_text import parse_tweet
 
     return parse_tweet(text).weightedLength
+
+
+#: LinkedIn's "little text" reserved characters (channels.md §9, postiz fixText)
+LINKEDIN_RESERVED = frozenset("\\|{}@[]()<>#*_~")
+
+
+def linkedin_escape(text: str) -> str:
+    """``text`` as LinkedIn's commentary takes it: each reserved character backslash-escaped,
+    so that readers see exactly the words that were approved."""
+    return "".join("\\" + c if c in LINKEDIN_RESERVED else c for c in text)
+
+
+def linkedin_length(text: str) -> int:
+    """LinkedIn's 3,000 count, taken as the commentary is sent (escapes included)."""
+    return len(linkedin_escape(text))

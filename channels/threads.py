@@ -46,14 +46,14 @@ class ThreadsChannel(ContainerAdapter):
         return fields
 
     def _refresh(self, tokens: Tokens) -> Tokens:
-        answer = self._with_token(
+        response = self._with_token(
             tokens,
             "GET",
             f"{self.base}/refresh_access_token",
             sends=False,
-            fields=("access_token",),
             params={"grant_type": "th_refresh_token"},
         )
+        answer = self.expect(response, "access_token", sends=False)
         return Tokens.from_answer(answer, self.now(), old=tokens)
 
     def _check(self) -> str:
