@@ -240,6 +240,11 @@ register(
 )
 
 
+def needs_image(name: str) -> bool:
+    """Whether channels of type ``name`` take only posts with an image (Instagram)."""
+    return name in TYPES and TYPES[name].needs_image
+
+
 def media_problems(
     name: str, channel_type: str, options: dict[str, Any], paths: list[str]
 ) -> list[str]:

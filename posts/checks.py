@@ -85,8 +85,12 @@ def targets(session: Session, post: Post, channels: Mapping[str, ChannelLike]) -
 
     The channels it is scheduled to (not cancelled) together with the ones it is meant for
     (``post add|edit --channels``); with neither, every configured channel, so nothing is
-    approved unmeasured. A post meant for the feed is not held back by X's 280.
+    approved unmeasured — but for a post without an image, not the channels that take only
+    images (Instagram): it cannot be meant for them, and scheduling it there is refused. A
+    post meant for the feed is not held back by X's 280.
     """
+    from channels.registry import needs_image
+
     scheduled = set(
         session.exec(
             select(Delivery.channel).where(
@@ -95,7 +99,11 @@ def targets(session: Session, post: Post, channels: Mapping[str, ChannelLike]) -
         ).all()
     )
     chosen = (scheduled | set(post.channels or ())) & set(channels)
-    return sorted(chosen or channels)
+    if chosen:
+        return sorted(chosen)
+    if content_of(current_revision(session, post)).media:
+        return sorted(channels)
+    return sorted(name for name in channels if not needs_image(channels[name].type))
 
 
 def problems(session: Session, post: Post, channels: Mapping[str, ChannelLike]) -> list[Problem]:

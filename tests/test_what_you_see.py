@@ -74,6 +74,11 @@ type = "facebook"
 page_id = "104000000000001"
 token_env = "SIGNPOST_TEST_FACEBOOK_TOKEN"
 
+[channels.linkedin]
+type = "linkedin"
+author = "urn:li:organization:2414183"
+token_env = "SIGNPOST_TEST_LINKEDIN_TOKEN"
+
 [channels.instagram]
 type = "instagram"
 ig_user_id = "17841405822304914"

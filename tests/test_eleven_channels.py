@@ -1,8 +1,11 @@
-"""Issue 4's story: six channels configured, checked, and one approved post out to all once.
+"""Issues 4 and 13: eleven channels configured and checked, approved posts out to all once.
 
-Matrix and Bluesky are real servers (Synapse, an atproto PDS); Mastodon, Telegram, Discord
-and Slack are contract fakes following ../shared/channels.md. Everything runs through the
-CLI and the real engine; the clock is frozen at the current time and advanced, never slept.
+Matrix and Bluesky are real servers (Synapse, an atproto PDS); Mastodon, Telegram, Discord,
+Slack, X, Facebook, LinkedIn, Threads and Instagram are contract fakes following
+../shared/channels.md. One post (text and link) goes to the ten that take text; Instagram,
+which takes only images, gets a second post with a JPEG, fetched by the fake from the
+``[media]`` folder served on loopback. Everything runs through the CLI and the real engine;
+the clock is frozen at the current time and advanced, never slept.
 """
 
 from __future__ import annotations
@@ -25,10 +28,17 @@ from scheduler.workspace import Workspace, make_engine
 from tests.conftest import ADD_CAMPAIGN
 from tests.database import TestDatabase
 from tests.fakes.discord import FakeDiscord
+from tests.fakes.facebook import FakeFacebook
+from tests.fakes.instagram import FakeInstagram
+from tests.fakes.linkedin import FakeLinkedIn
 from tests.fakes.mastodon import FakeMastodon
 from tests.fakes.slack import FakeSlack
 from tests.fakes.telegram import FakeTelegram
+from tests.fakes.threads import FakeThreads
+from tests.fakes.x import FakeX
 from tests.peers import BlueskyPds, Synapse
+from tests.test_channel_threads import public  # noqa: F401  (fixture: the [media] folder)
+from tests.test_fake_instagram import JPEG
 
 TEXT = "Worried about what you look at online? Confidential help: Stop It Now, 0808 1000 900."
 LINK = "https://www.stopitnow.org.uk/"
@@ -36,14 +46,15 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def six(
+def eleven(
     tmp_path: Path,
     database: TestDatabase,
     synapse: Synapse,
     bluesky_pds: BlueskyPds,
     monkeypatch: pytest.MonkeyPatch,
+    public: tuple[Path, str],  # noqa: F811
 ):
-    """A workspace whose config names all six channels, each reachable on loopback."""
+    """A workspace whose config names all eleven channels, each reachable on loopback."""
     matrix_user = synapse.register(f"force{tmp_path.name[-12:].replace('_', '')}", "pw")
     room = synapse.create_room(matrix_user["access_token"], "Stop It Now")
     handle = f"wyp{abs(hash(tmp_path)) % 10**8}.test"
@@ -53,7 +64,15 @@ def six(
         FakeTelegram() as telegram,
         FakeDiscord() as discord,
         FakeSlack() as slack,
+        FakeX() as x,
+        FakeFacebook() as facebook,
+        FakeLinkedIn() as linkedin,
+        FakeThreads() as threads,
+        FakeInstagram() as instagram,
     ):
+        linkedin_tokens = tmp_path / "linkedin.tokens.json"
+        linkedin_tokens.write_text(json.dumps(linkedin.grant()))
+        linkedin_tokens.chmod(0o600)
         secrets = {
             "SIGNPOST_MASTODON_TOKEN": mastodon.token,
             "SIGNPOST_BLUESKY_PASSWORD": "bsky-app-password",
@@ -61,6 +80,11 @@ def six(
             "SIGNPOST_TELEGRAM_TOKEN": telegram.token,
             "SIGNPOST_DISCORD_WEBHOOK": discord.webhook_url,
             "SIGNPOST_SLACK_TOKEN": slack.token,
+            "SIGNPOST_X_TOKEN": x.grant()["access_token"],
+            "SIGNPOST_FACEBOOK_TOKEN": facebook.token,
+            "SIGNPOST_LINKEDIN_SECRET": linkedin.client_secret,
+            "SIGNPOST_THREADS_TOKEN": threads.token,
+            "SIGNPOST_INSTAGRAM_TOKEN": instagram.token,
         }
         for name, value in secrets.items():
             monkeypatch.setenv(name, value)
@@ -94,11 +118,54 @@ def six(
                 channel="C0123456789",
                 token_env="SIGNPOST_SLACK_TOKEN",
             )
+            .with_channel("x", "x", url=x.url, username=x.username, token_env="SIGNPOST_X_TOKEN")
+            .with_channel(
+                "facebook",
+                "facebook",
+                url=facebook.url,
+                page_id=facebook.page_id,
+                token_env="SIGNPOST_FACEBOOK_TOKEN",
+            )
+            .with_channel(
+                "linkedin",
+                "linkedin",
+                url=linkedin.url,
+                author=linkedin.author,
+                version=linkedin.version,
+                token_file=str(linkedin_tokens),
+                client_id=linkedin.client_id,
+                client_secret_env="SIGNPOST_LINKEDIN_SECRET",
+            )
+            .with_channel(
+                "threads",
+                "threads",
+                url=threads.url,
+                user_id=threads.user_id,
+                token_env="SIGNPOST_THREADS_TOKEN",
+            )
+            .with_channel(
+                "instagram",
+                "instagram",
+                url=instagram.url,
+                ig_user_id=instagram.ig_user_id,
+                token_env="SIGNPOST_INSTAGRAM_TOKEN",
+            )
+            .with_table("media", public_dir=str(public[0]), public_url=public[1])
             .write(tmp_path / "config.toml")
         )
         yield (
             config,
-            {"mastodon": mastodon, "telegram": telegram, "discord": discord, "slack": slack},
+            {
+                "mastodon": mastodon,
+                "telegram": telegram,
+                "discord": discord,
+                "slack": slack,
+                "x": x,
+                "facebook": facebook,
+                "linkedin": linkedin,
+                "threads": threads,
+                "instagram": instagram,
+            },
             (synapse, matrix_user, room),
         )
 
@@ -112,39 +179,63 @@ def cli(config: Path, actor: str, *args: str, clock: FrozenClock | None = None):
     )
 
 
-def test_one_approved_post_goes_out_to_all_six_once(six):
-    config, fakes, (synapse, matrix_user, room) = six
+TEXT_CHANNELS = [
+    "mastodon",
+    "bluesky",
+    "matrix",
+    "telegram",
+    "discord",
+    "slack",
+    "x",
+    "facebook",
+    "linkedin",
+    "threads",
+]
+
+
+def test_approved_posts_go_out_to_all_eleven_once(eleven, tmp_path: Path):
+    config, fakes, (synapse, matrix_user, room) = eleven
     check = cli(config, "alice", "channels", "check", "--format", "json")
     assert check.exit_code == 0, check.stdout
     assert {r["name"]: r["ok"] for r in json.loads(check.stdout)} == dict.fromkeys(
-        ["bluesky", "discord", "mastodon", "matrix", "slack", "telegram"], True
+        [*TEXT_CHANNELS, "instagram"], True
     )
 
     clock = FrozenClock(datetime.now(UTC))
+    card = tmp_path / "helpline.jpg"
+    card.write_bytes(JPEG)
     assert cli(config, "alice", "init").exit_code == 0
     cli(config, "alice", *ADD_CAMPAIGN)
-    cli(config, "alice", "post", "add", "--campaign", "stop-it-now", "--text", TEXT, "--link", LINK)
-    cli(config, "alice", "post", "submit", "1")
-    cli(config, "bob", "post", "approve", "1", "--revision", "1")
-    scheduled = cli(
-        config,
-        "alice",
-        "post",
-        "schedule",
-        "1",
-        "--at",
-        "+1m",
-        "--channels",
-        "mastodon,bluesky,matrix,telegram,discord,slack",
-        clock=clock,
-    )
-    assert scheduled.exit_code == 0, scheduled.stderr
+    add = ("post", "add", "--campaign", "stop-it-now", "--text", TEXT)
+    cli(config, "alice", *add, "--link", LINK, "--channels", ",".join(TEXT_CHANNELS))
+    picture = ("--image", str(card), "--alt", "The Stop It Now helpline number on a card")
+    cli(config, "alice", *add, *picture, "--channels", "instagram")
+    for post in ("1", "2"):
+        submitted = cli(config, "alice", "post", "submit", post)
+        assert submitted.exit_code == 0, submitted.stderr
+        approved = cli(config, "bob", "post", "approve", post, "--revision", "1")
+        assert approved.exit_code == 0, approved.stderr
+    for post, channels in (("1", ",".join(TEXT_CHANNELS)), ("2", "instagram")):
+        scheduled = cli(
+            config,
+            "alice",
+            "post",
+            "schedule",
+            post,
+            "--at",
+            "+1m",
+            "--channels",
+            channels,
+            clock=clock,
+        )
+        assert scheduled.exit_code == 0, scheduled.stderr
 
     clock.advance(timedelta(minutes=1))
     ws = Workspace.open(config, clock)
     with httpx.Client(timeout=10) as client:
         engine = make_engine(ws, client, "daemon:test")
-        assert engine.tick().sent == 6
+        engine.channels["instagram"].sleep = lambda seconds: None
+        assert engine.tick().sent == 11
         assert engine.tick().sent == 0  # nothing twice
     ws.store.close()
 
@@ -152,6 +243,12 @@ def test_one_approved_post_goes_out_to_all_six_once(six):
     assert len(fakes["telegram"].messages) == 1
     assert len(fakes["discord"].messages) == 1
     assert len(fakes["slack"].messages) == 1
+    assert len(fakes["x"].tweets) == 1
+    assert len(fakes["facebook"].posts) == 1
+    assert len(fakes["linkedin"].posts) == 1
+    assert len(fakes["threads"].posts) == 1
+    (gram,) = fakes["instagram"].posts
+    assert gram["alt_text"] == "The Stop It Now helpline number on a card"
     matrix_texts = [
         e
         for e in synapse.messages(matrix_user["access_token"], room)
@@ -166,25 +263,30 @@ def test_one_approved_post_goes_out_to_all_six_once(six):
         for e in sent
         if e["action"] == "delivery.sent"
     }
-    assert set(urls) == {"mastodon", "bluesky", "matrix", "telegram", "discord", "slack"}
+    assert set(urls) == {*TEXT_CHANNELS, "instagram"}
     assert urls["bluesky"].startswith("https://bsky.app/profile/")
     assert urls["matrix"].startswith("https://matrix.to/#/")
     assert urls["telegram"].startswith("https://t.me/stopitnow/")
     assert urls["discord"].startswith("https://discord.com/channels/")
+    assert urls["x"].startswith("https://x.com/stopitnow/status/")
+    assert urls["facebook"].startswith("https://www.facebook.com/")
+    assert urls["linkedin"].startswith("https://www.linkedin.com/feed/update/urn:li:share:")
+    assert urls["threads"].startswith("https://www.threads.net/@stopitnow/post/")
+    assert urls["instagram"].startswith("https://www.instagram.com/p/")
     assert all(urls.values())
-    assert (
-        cli(config, "bob", "post", "show", "1", "--format", "json").stdout.count(
-            '"state": "published"'
-        )
-        == 1
-    )
+    for post in ("1", "2"):
+        shown = cli(config, "bob", "post", "show", post, "--format", "json").stdout
+        assert shown.count('"state": "published"') == 1
     assert cli(config, "bob", "audit", "verify").exit_code == 0
+    dump = "\n".join(exported.splitlines())
+    for fake in (fakes["x"], fakes["linkedin"]):
+        assert fake.access_token not in dump  # no token in the audit log
 
 
 @pytest.mark.parametrize("late", [timedelta(seconds=61), timedelta(minutes=70)])
-def test_a_crash_mid_send_never_duplicates_on_mastodon_or_matrix(six, late):
+def test_a_crash_mid_send_never_duplicates_on_mastodon_or_matrix(eleven, late):
     """The daemon claims, sends, and dies before recording; a new one finds the lease."""
-    config, fakes, (synapse, matrix_user, room) = six
+    config, fakes, (synapse, matrix_user, room) = eleven
     clock = FrozenClock(datetime.now(UTC))
     for actor, *args in (
         ("alice", "init"),
