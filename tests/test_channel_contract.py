@@ -3,8 +3,9 @@ posts need an image: tests/test_channel_instagram.py keeps the same contract wit
 
 Mastodon, Telegram, Discord, Slack, X, Facebook and Threads run against their contract fakes
 (tests/fakes/, which follow ../shared/channels.md and were written independently of the
-adapters); the webhook against the peers' receiver, email against aiosmtpd with STARTTLS and AUTH, the feed against
-a temp file, Matrix and Bluesky against a real Synapse and a real PDS (tests/peers.py).
+adapters); the webhook against the peers' receiver, email against aiosmtpd with STARTTLS
+and AUTH, the feed against a temp file, Matrix and Bluesky against a real Synapse and a
+real PDS (tests/peers.py).
 Adding a channel means adding a ``Case`` here, not new test logic. What every adapter must
 do, where the type has the notion at all (otherwise the case is skipped, saying why):
 

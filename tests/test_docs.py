@@ -56,7 +56,7 @@ def _settings_of(text: str):
 def test_example_config_and_its_commented_channels_are_valid():
     text = (ROOT / "config.toml").read_text()
     assert sorted(_settings_of(text).users) == ["alice", "bob", "carol"]
-    uncommented = re.sub(r"^# (\[channels\.|[a-z_]+ = )", r"\1", text, flags=re.M)
+    uncommented = re.sub(r"^# (\[channels\.|\[media\]|[a-z_]+ = )", r"\1", text, flags=re.M)
     channels = _settings_of(uncommented).channels
     assert _settings_of(uncommented).web.auth == "oidc"  # the commented single sign-on works
     assert {c.type for c in channels.values()} >= {
@@ -69,6 +69,11 @@ def test_example_config_and_its_commented_channels_are_valid():
         "telegram",
         "discord",
         "slack",
+        "x",
+        "facebook",
+        "linkedin",
+        "threads",
+        "instagram",
     }
 
 
