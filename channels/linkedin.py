@@ -205,7 +205,10 @@ class LinkedInChannel(OAuthAdapter):
             return found
         urn = response.headers.get("x-restli-id")
         if not urn:
-            raise OutcomeUnknown(f"{self.name}: answered 201 without x-restli-id")
+            raise OutcomeUnknown(
+                f"{self.name}: answered {response.status_code} without x-restli-id (the"
+                " post's urn); it may have been posted"
+            )
         return self._receipt(urn)
 
     def _with_posting(self, body: dict[str, Any]) -> Any:

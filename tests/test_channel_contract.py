@@ -1,11 +1,11 @@
 """One contract every adapter keeps, run against every channel type but Instagram (whose
 posts need an image: tests/test_channel_instagram.py keeps the same contract with one).
 
-Mastodon, Telegram, Discord, Slack, X, Facebook and Threads run against their contract fakes
-(tests/fakes/, which follow ../shared/channels.md and were written independently of the
-adapters); the webhook against the peers' receiver, email against aiosmtpd with STARTTLS
-and AUTH, the feed against a temp file, Matrix and Bluesky against a real Synapse and a
-real PDS (tests/peers.py).
+Mastodon, Telegram, Discord, Slack, X, Facebook, LinkedIn and Threads run against their
+contract fakes (tests/fakes/, which follow ../shared/channels.md and were written
+independently of the adapters); the webhook against the peers' receiver, email against
+aiosmtpd with STARTTLS and AUTH, the feed against a temp file, Matrix and Bluesky against a
+real Synapse and a real PDS (tests/peers.py).
 Adding a channel means adding a ``Case`` here, not new test logic. What every adapter must
 do, where the type has the notion at all (otherwise the case is skipped, saying why):
 
@@ -44,6 +44,7 @@ from channels.registry import build
 from tests.conftest import outgoing
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.facebook import FakeFacebook
+from tests.fakes.linkedin import FakeLinkedIn
 from tests.fakes.mastodon import FakeMastodon
 from tests.fakes.slack import FakeSlack
 from tests.fakes.telegram import FakeTelegram
@@ -192,6 +193,20 @@ def facebook(request: pytest.FixtureRequest):
     return _fake(FakeFacebook, peer)
 
 
+def linkedin(request: pytest.FixtureRequest):
+    def peer(fake: FakeLinkedIn) -> Peer:
+        return Peer(
+            {"url": fake.url, "author": fake.author, "version": fake.version},
+            fake.grant()["access_token"],
+            lambda: [fake.rendered(p) for p in fake.posts],
+            lambda r: fake.post_url(r.remote_id),
+            lambda monkeypatch: fake.reject_token(),
+            drop_processed=lambda: fake.drop_next(processed=True),
+        )
+
+    return _fake(FakeLinkedIn, peer)
+
+
 def slack(request: pytest.FixtureRequest):
     return _bot_fake(
         FakeSlack,
@@ -336,6 +351,15 @@ CASES = [
         "63206",
         refuses_repeats=True,
         skip={"rate": "Graph's code 4 names no delay; the wait is ours (test_channel_facebook.py)"},
+    ),
+    Case(
+        "linkedin",
+        linkedin,
+        False,
+        3_001,
+        "longer than 3000 characters",
+        refuses_repeats=True,
+        skip={"rate": "LinkedIn's 429 names no delay (channels.md §9)"},
     ),
     Case(
         "threads",
