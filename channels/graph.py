@@ -25,6 +25,24 @@ def graph_error(body: Any) -> dict[str, Any] | None:
     return None
 
 
+def regain_seconds(headers: Any) -> float | None:
+    """The wait a Page's ``X-Business-Use-Case-Usage`` header names (§8): the longest
+    ``estimated_time_to_regain_access`` (minutes) of its entries, in seconds."""
+    import json
+
+    try:
+        usage = json.loads(headers.get("x-business-use-case-usage") or "null")
+        minutes = [
+            float(entry["estimated_time_to_regain_access"])
+            for entries in (usage or {}).values()
+            for entry in entries
+            if entry.get("estimated_time_to_regain_access") is not None
+        ]
+    except (ValueError, TypeError, AttributeError, KeyError):
+        return None
+    return max(minutes) * 60 if minutes and max(minutes) > 0 else None
+
+
 def raise_graph_error(response: Any, body: Any, channel: str, now: Any) -> None:
     """Raise what a Graph error means; nothing when the answer carries no error object."""
     from channels.oauth import TokenRefused
@@ -39,10 +57,9 @@ def raise_graph_error(response: Any, body: Any, channel: str, now: Any) -> None:
     trace = f" (fbtrace_id {error['fbtrace_id']})" if error.get("fbtrace_id") else ""
     if code in TRANSIENT_CODES or response.status_code >= 500:
         delay = retry_after_seconds(response.headers, now)
-        raise TransientError(
-            f"{channel}: Meta says: {words} (code {code}){trace}",
-            delay
-            if delay is not None
-            else (RATE_LIMIT_WAIT_S if code in (4, 17, 32, 613) else None),
-        )
+        if delay is None:
+            delay = regain_seconds(response.headers)
+        if delay is None and code in (4, 17, 32, 613):
+            delay = RATE_LIMIT_WAIT_S
+        raise TransientError(f"{channel}: Meta says: {words} (code {code}){trace}", delay)
     raise PermanentError(f"{channel}: Meta refused: {words} (code {code}){trace}")

@@ -139,11 +139,12 @@ def test_a_revoked_token_is_credentials_rejected(channel, fake: FakeFacebook) ->
     assert fake.posts == []
 
 
-def test_a_rate_limit_is_transient(channel, fake: FakeFacebook) -> None:
-    fake.rate_limit()
+def test_a_rate_limit_waits_as_long_as_the_usage_header_says(channel, fake: FakeFacebook) -> None:
+    fake.rate_limit(regain_minutes=7)
 
-    with pytest.raises(TransientError, match="code 4"):
+    with pytest.raises(TransientError, match="code 4") as limited:
         channel.publish(message())
+    assert limited.value.retry_after == 7 * 60  # X-Business-Use-Case-Usage, not a guess
     assert fake.posts == []
 
 

@@ -261,3 +261,14 @@ def test_channels_connect_authorizes_with_pkce_and_writes_the_token_file(
     assert path.stat().st_mode & 0o777 == 0o600
     assert f"connected 'x-police': tokens written to {path}" in err
     assert stored["access_token"] not in out + err and fake.client_secret not in out + err
+
+
+def test_x_counts_as_x_does_and_premium_raises_the_limit() -> None:
+    from channels.registry import limits_for
+
+    (standard,) = limits_for("x", has_media=False)
+    (premium,) = limits_for("x", has_media=False, options={"max_length": 25_000})
+    text = "Call 0808 1000 900 🙂 https://www.stopitnow.org.uk/get-help/a/very/long/path/indeed"
+
+    assert standard.count(text) == len("Call 0808 1000 900 ") + 2 + 1 + 23  # emoji 2, URL 23
+    assert (standard.limit, premium.limit) == (280, 25_000)

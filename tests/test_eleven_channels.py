@@ -25,7 +25,7 @@ from scheduler.clock import FrozenClock
 from scheduler.configfile import ConfigFile
 from scheduler.delivery import Engine
 from scheduler.workspace import Workspace, make_engine
-from tests.conftest import ADD_CAMPAIGN
+from tests.conftest import ADD_CAMPAIGN, dump
 from tests.database import TestDatabase
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.facebook import FakeFacebook
@@ -193,7 +193,7 @@ TEXT_CHANNELS = [
 ]
 
 
-def test_approved_posts_go_out_to_all_eleven_once(eleven, tmp_path: Path):
+def test_approved_posts_go_out_to_all_eleven_once(eleven, tmp_path: Path, database: TestDatabase):
     config, fakes, (synapse, matrix_user, room) = eleven
     check = cli(config, "alice", "channels", "check", "--format", "json")
     assert check.exit_code == 0, check.stdout
@@ -278,9 +278,13 @@ def test_approved_posts_go_out_to_all_eleven_once(eleven, tmp_path: Path):
         shown = cli(config, "bob", "post", "show", post, "--format", "json").stdout
         assert shown.count('"state": "published"') == 1
     assert cli(config, "bob", "audit", "verify").exit_code == 0
-    dump = "\n".join(exported.splitlines())
-    for fake in (fakes["x"], fakes["linkedin"]):
-        assert fake.access_token not in dump  # no token in the audit log
+    stored = "\n".join(dump(database))
+    tokens = [fakes[n].token for n in ("facebook", "threads", "instagram")]
+    tokens += [fakes["x"].access_token, fakes["linkedin"].access_token]
+    tokens += [fakes["linkedin"].refresh_token, fakes["linkedin"].client_secret]
+    for token in tokens:
+        assert token not in exported  # not in the audit log
+        assert token not in stored  # nor anywhere in the database
 
 
 @pytest.mark.parametrize("late", [timedelta(seconds=61), timedelta(minutes=70)])
