@@ -162,14 +162,3 @@ class ContainerAdapter(OAuthAdapter):
         if state == "PUBLISHED":
             return Receipt()  # out; the container does not name the post it became
         return None  # FINISHED, IN_PROGRESS, EXPIRED, ERROR: not published
-
-    def token_note(self) -> str:
-        """When the token file's token lapses, for ``channels check``."""
-        store = self.token_file
-        if store is None:
-            return ""
-        tokens = store.read()
-        if tokens.expires_at is None:
-            return ""
-        renewed = " (renewed automatically)" if self.renews_itself else ""
-        return f"; token valid until {tokens.expires_at:%Y-%m-%d}{renewed}"

@@ -266,10 +266,4 @@ class LinkedInChannel(OAuthAdapter):
         else:
             me = self.authed("GET", f"{self.base}/v2/userinfo", sends=False)
             said = f"posting as {me.get('name') or self.author}"
-        store = self.token_file
-        if store is not None:
-            tokens = store.read()
-            if tokens.expires_at is not None:
-                said += f"; access token valid until {tokens.expires_at:%Y-%m-%d}"
-            said += "; refreshed automatically" if tokens.refresh_token else ""
-        return said
+        return said + self.token_note()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from channels.base import OutcomeUnknown
 
@@ -21,6 +21,16 @@ T = TypeVar("T")
 
 #: most pages one lookup reads (of 40-100 posts each) before it gives the question to a person
 PAGES = 10
+
+
+def created_at(item: dict[str, Any]) -> datetime | None:
+    """An item's ISO 8601 ``created_at`` ("Z" allowed), or None when absent or unreadable
+    (Mastodon statuses, X posts)."""
+    try:
+        moment = datetime.fromisoformat(str(item["created_at"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 def find_since(

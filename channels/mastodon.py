@@ -32,7 +32,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from channels.base import (
@@ -43,7 +43,7 @@ from channels.base import (
     Receipt,
     TransientError,
 )
-from channels.lookups import find_since
+from channels.lookups import created_at, find_since
 
 MEDIA_POLLS = 20
 MEDIA_POLL_S = 0.5
@@ -54,15 +54,6 @@ def plain_text(content: str) -> str:
     """A status's HTML content as the words it shows, for matching after a crash."""
     text = re.sub(r"</p>\s*<p>|<br\s*/?>", "\n", content)
     return " ".join(html.unescape(_TAGS.sub("", text)).split())
-
-
-def created_at(status: dict[str, Any]) -> datetime | None:
-    """A status's ``created_at`` (ISO 8601, "Z"), or None when absent or unreadable."""
-    try:
-        moment = datetime.fromisoformat(str(status["created_at"]).replace("Z", "+00:00"))
-    except (KeyError, ValueError):
-        return None
-    return moment if moment.tzinfo is not None else None
 
 
 STATUSES_PAGE = 40  # the most /api/v1/accounts/:id/statuses returns at once

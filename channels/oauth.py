@@ -42,6 +42,19 @@ class OAuthAdapter(Adapter):
             return Tokens(access_token=self.secret())
         return store.current(self.now(), self._refresh, renews_itself=self.renews_itself)
 
+    def token_note(self) -> str:
+        """When the token file's access token lapses and whether it renews, for ``check``."""
+        store = self.token_file
+        if store is None:
+            return ""
+        tokens = store.read()
+        note = ""
+        if tokens.expires_at is not None:
+            note = f"; access token valid until {tokens.expires_at:%Y-%m-%d %H:%M} UTC"
+        if tokens.refresh_token or self.renews_itself:
+            return note + "; refreshed automatically"
+        return note + "; no refresh token: run signpost channels connect again before then"
+
     def authed(
         self, method: str, url: str, *, sends: bool, fields: tuple[str, ...] = (), **kwargs: Any
     ) -> Any:

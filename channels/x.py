@@ -36,7 +36,7 @@ from typing import Any
 
 from channels.base import MediaFile, Message, OutcomeUnknown, PermanentError, Receipt
 from channels.connect import OAuthApp
-from channels.lookups import find_since
+from channels.lookups import created_at, find_since
 from channels.oauth import OAuthAdapter
 from channels.tokens import Tokens
 
@@ -56,14 +56,6 @@ class Duplicate(PermanentError):
 def comparable(text: str) -> str:
     """A tweet's words for matching: white space folded, every URL the same placeholder."""
     return " ".join(_URL.sub("<url>", text).split())
-
-
-def created_at(tweet: dict[str, Any]) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(str(tweet["created_at"]).replace("Z", "+00:00"))
-    except (KeyError, ValueError):
-        return None
-    return moment if moment.tzinfo is not None else None
 
 
 class XChannel(OAuthAdapter):
@@ -234,10 +226,4 @@ class XChannel(OAuthAdapter):
         configured = self.options.get("username")
         if configured and configured.lower() != str(me["data"]["username"]).lower():
             said += f", but config says username = {configured!r}: receipts would link wrong"
-        store = self.token_file
-        if store is not None:
-            tokens = store.read()
-            if tokens.expires_at is not None:
-                said += f"; access token valid until {tokens.expires_at:%Y-%m-%d %H:%M} UTC"
-            said += "; refreshed automatically" if tokens.refresh_token else "; no refresh token"
-        return said
+        return said + self.token_note()
