@@ -42,12 +42,38 @@ HTTP = {
     "telegram": {"url": "http://telegram.test", "chat": "@stopitnow"},
     "discord": {},
     "slack": {"url": "http://slack.test/api", "channel": "C0123456789"},
+    "x": {"url": "http://x.test", "username": "stopitnow"},
+    "facebook": {"url": "http://graph.test", "page_id": "104"},
+    "linkedin": {"url": "http://linkedin.test", "author": "urn:li:organization:1"},
+    "threads": {
+        "url": "http://threads.test",
+        "user_id": "1784",
+        "public_dir": "/nonexistent/signpost-media",
+        "public_url": "http://media.test",
+    },
+    "instagram": {
+        "url": "http://graph.test",
+        "ig_user_id": "1784",
+        "public_dir": "/nonexistent/signpost-media",
+        "public_url": "http://media.test",
+    },
 }
 SECRETS = {
     "webhook": "whsec_c2lnbnBvc3QtdGVzdC13ZWJob29rLXNlY3JldC0zMmI=",
     "discord": "http://discord.test/api/webhooks/1/tok",
 }
-IMAGES = ("mastodon", "bluesky", "matrix", "telegram", "discord")
+IMAGES = (
+    "mastodon",
+    "bluesky",
+    "matrix",
+    "telegram",
+    "discord",
+    "x",
+    "facebook",
+    "linkedin",
+    "threads",
+    "instagram",
+)
 
 
 def all_httpx_exceptions() -> list[BaseException]:
@@ -113,13 +139,23 @@ def test_a_transport_that_raises_anything_gives_only_channel_errors(kind, error,
             assert "secret-token" not in str(exc) and "/tok" not in str(exc)
     with pytest.raises(ChannelError) as caught:
         channel.publish(post())
-    if isinstance(error, NEVER_LEFT):
+    # (Instagram refuses a text-only post before any request, whatever the transport does.)
+    if isinstance(error, NEVER_LEFT) and kind != "instagram":
         assert isinstance(caught.value, TransientError)
 
 
 def test_a_send_that_may_have_left_is_never_called_transient(monkeypatch):
     """The first request of these publishes is the post itself: a read error means maybe."""
-    for kind in ("webhook", "mastodon", "telegram", "discord", "slack"):
+    for kind in (
+        "webhook",
+        "mastodon",
+        "telegram",
+        "discord",
+        "slack",
+        "x",
+        "facebook",
+        "linkedin",
+    ):
 
         def handler(request: httpx.Request) -> httpx.Response:
             raise httpx.ReadTimeout("slow", request=request)
