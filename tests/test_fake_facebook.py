@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the fixtures clock, http and images, imported below)
 """The Facebook Page fake itself, driven with raw httpx as channels.md §8 and §15 describe.
 
 If these pass, an adapter test against :class:`FakeFacebook` runs against the documented
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -18,39 +19,18 @@ import pytest
 
 from scheduler.clock import FrozenClock
 from tests.fakes.facebook import FakeFacebook
-from tests.test_fake_threads import PNG, ImageHost
+from tests.fakes.imagehost import JPEG, PNG, ImageHost, images  # noqa: F401  (fixture)
+from tests.fakes.selftest import auth, graph_error, http  # noqa: F401  (fixture)
+from tests.shared import clock  # noqa: F401  (fixture: the clock at 1 March 2026, noon)
 
-START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PAGE = "104000000000001"
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 32  # a JPEG's first bytes suffice
 GIF = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"
-
-
-@pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock(START)
 
 
 @pytest.fixture
 def facebook(clock: FrozenClock) -> Iterator[FakeFacebook]:
     with FakeFacebook(clock=clock) as fake:
         yield fake
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10) as client:
-        yield client
-
-
-@pytest.fixture
-def images() -> Iterator[ImageHost]:
-    with ImageHost() as host:
-        yield host
-
-
-def auth(fake: FakeFacebook, token: str | None = None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token or fake.token}"}
 
 
 def publish(
@@ -86,28 +66,6 @@ def photo_id(fake: FakeFacebook, http: httpx.Client, **form: Any) -> str:
 def read_feed(fake: FakeFacebook, http: httpx.Client, **params: Any) -> httpx.Response:
     params.setdefault("fields", "id,message,created_time,permalink_url")
     return http.get(f"{fake.url}/v26.0/{PAGE}/feed", params=params, headers=auth(fake))
-
-
-def graph_error(response: httpx.Response, status: int, code: int) -> dict[str, Any]:
-    """The §8 error body, checked for shape; returns its ``error`` object."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert error["code"] == code
-    assert isinstance(error["message"], str) and error["message"]
-    assert isinstance(error["type"], str) and error["type"]
-    assert isinstance(error["fbtrace_id"], str) and error["fbtrace_id"]
-    assert set(error) <= {
-        "message",
-        "type",
-        "code",
-        "error_subcode",
-        "error_user_title",
-        "error_user_msg",
-        "fbtrace_id",
-    }
-    return error
 
 
 # --- publishing -----------------------------------------------------------------------
@@ -250,7 +208,7 @@ def test_photo_types_and_the_4_mb_limit(facebook: FakeFacebook, http: httpx.Clie
     fits = upload(facebook, http, just_under)
 
     for response in (gif, too_big):
-        error = graph_error(response, 400, 100)
+        error = graph_error(response, 400, 100, for_user=True)
         assert error["error_subcode"] == 1366046
         assert "4 MB" in error["error_user_msg"]
         assert error["error_user_title"]
@@ -291,7 +249,7 @@ def test_photo_by_url_is_really_fetched(
     assert (photo.data, photo.alt_text, photo.url) == (PNG, "Sign", f"{images.url}/photo.png")
     graph_error(missing, 400, 324)
     assert "HTTP 404" in facebook.fetch_failures[0]
-    assert graph_error(html, 400, 100)["error_subcode"] == 1366046
+    assert graph_error(html, 400, 100, for_user=True)["error_subcode"] == 1366046
     assert images.hits == ["/photo.png", "/missing.png", "/page.html"]
     assert len(facebook.photos) == 1
 

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the fixtures clock, http and images, imported below)
 """The Instagram fake itself, driven with raw httpx as channels.md sections 14, 8 and 15 say.
 
 If these pass, an adapter test against :class:`FakeInstagram` runs against the documented
@@ -8,96 +9,19 @@ not against whatever the adapter's author assumed.
 
 from __future__ import annotations
 
-import struct
-import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from scheduler.clock import FrozenClock
+from tests.fakes.imagehost import JPEG, ImageHost, images  # noqa: F401  (fixture)
 from tests.fakes.instagram import FakeInstagram
-from tests.test_fake_threads import png
+from tests.fakes.selftest import auth, clock, graph_error, graph_post, http  # noqa: F401  (fixtures)
 
-START = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
 USER = "17841405822304914"
-
-
-def jpeg() -> bytes:
-    """A tiny 8x8 grey baseline JPEG, built by hand (one-symbol Huffman tables, one block)."""
-
-    def segment(marker: int, payload: bytes) -> bytes:
-        return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
-
-    one_symbol = bytes([1] + [0] * 15) + b"\x00"  # a single code of length 1, symbol 0
-    return b"".join(
-        [
-            b"\xff\xd8",  # SOI
-            segment(0xE0, b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"),
-            segment(0xDB, b"\x00" + b"\x01" * 64),
-            segment(0xC0, struct.pack(">BHHB", 8, 8, 8, 1) + b"\x01\x11\x00"),
-            segment(0xC4, b"\x00" + one_symbol),  # DC table 0
-            segment(0xC4, b"\x10" + one_symbol),  # AC table 0
-            segment(0xDA, b"\x01\x01\x00\x00\x3f\x00"),
-            b"\x3f",  # DC difference 0, end of block, padded with ones
-            b"\xff\xd9",  # EOI
-        ]
-    )
-
-
-JPEG = jpeg()
-
-
-class ImageHost:
-    """A loopback web server standing in for the public host Meta fetches ``image_url`` from."""
-
-    FILES = {  # noqa: RUF012 - read-only table
-        "/photo.jpg": (200, "image/jpeg", JPEG),
-        "/photo.png": (200, "image/png", png()),
-        "/mislabelled.jpg": (200, "image/jpeg", png()),
-        "/truncated.jpg": (200, "image/jpeg", JPEG[:-2]),
-        "/page.html": (200, "text/html; charset=utf-8", b"<html>hi</html>"),
-    }
-
-    def __init__(self) -> None:
-        self.hits: list[str] = []
-        host = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                host.hits.append(self.path)
-                status, content_type, body = host.FILES.get(
-                    self.path, (404, "text/plain", b"not found")
-                )
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-    def __enter__(self) -> ImageHost:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-
-@pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock(START)
 
 
 @pytest.fixture
@@ -106,29 +30,10 @@ def ig(clock: FrozenClock) -> Iterator[FakeInstagram]:
         yield fake
 
 
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10) as client:
-        yield client
-
-
-@pytest.fixture
-def images() -> Iterator[ImageHost]:
-    with ImageHost() as host:
-        yield host
-
-
-def auth(fake: FakeInstagram, token: str | None = None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token or fake.token}"}
-
-
 def create(
     fake: FakeInstagram, http: httpx.Client, *, form: bool = False, **params: Any
 ) -> httpx.Response:
-    url = f"{fake.url}/v26.0/{USER}/media"
-    if form:
-        return http.post(url, data=params, headers=auth(fake))
-    return http.post(url, params=params, headers=auth(fake))
+    return graph_post(fake, http, f"{USER}/media", form=form, **params)
 
 
 def container_id(fake: FakeInstagram, http: httpx.Client, **params: Any) -> str:
@@ -150,24 +55,7 @@ def status(
 def publish(
     fake: FakeInstagram, http: httpx.Client, container: str, *, form: bool = False
 ) -> httpx.Response:
-    url = f"{fake.url}/v26.0/{USER}/media_publish"
-    if form:
-        return http.post(url, data={"creation_id": container}, headers=auth(fake))
-    return http.post(url, params={"creation_id": container}, headers=auth(fake))
-
-
-def graph_error(response: httpx.Response, code: int, status: int = 400) -> dict[str, Any]:
-    """The §8 error body, checked for shape; returns its ``error`` object."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert error["code"] == code
-    assert isinstance(error["message"], str) and error["message"]
-    assert isinstance(error["type"], str) and error["type"]
-    assert isinstance(error["fbtrace_id"], str) and error["fbtrace_id"]
-    assert set(error) <= {"message", "type", "code", "error_subcode", "fbtrace_id"}
-    return error
+    return graph_post(fake, http, f"{USER}/media_publish", form=form, creation_id=container)
 
 
 # --- publishing -----------------------------------------------------------------------
@@ -213,8 +101,8 @@ def test_an_image_is_required(ig: FakeInstagram, http: httpx.Client) -> None:
     text_only = create(ig, http, caption="no picture")
     empty = create(ig, http, image_url="", caption="empty url")
 
-    assert graph_error(text_only, 100)["message"] == "The parameter image_url is required"
-    graph_error(empty, 100)
+    assert graph_error(text_only, 400, 100)["message"] == "The parameter image_url is required"
+    graph_error(empty, 400, 100)
     assert ig.containers == {}
 
 
@@ -222,7 +110,7 @@ def test_only_single_images(ig: FakeInstagram, http: httpx.Client, images: Image
     story = create(ig, http, image_url=f"{images.url}/photo.jpg", media_type="STORIES")
     image = create(ig, http, image_url=f"{images.url}/photo.jpg", media_type="IMAGE")
 
-    graph_error(story, 100)
+    graph_error(story, 400, 100)
     assert image.status_code == 200
     assert len(ig.containers) == 1
 
@@ -236,8 +124,8 @@ def test_caption_limits(ig: FakeInstagram, http: httpx.Client, images: ImageHost
     tags_31 = create(ig, http, image_url=url, caption=" ".join(f"#tag{n}" for n in range(31)))
 
     assert (at_limit.status_code, emoji.status_code, tags_30.status_code) == (200, 200, 200)
-    assert "2200" in graph_error(over, 100)["message"]
-    assert "30 hashtags" in graph_error(tags_31, 100)["message"]
+    assert "2200" in graph_error(over, 400, 100)["message"]
+    assert "30 hashtags" in graph_error(tags_31, 400, 100)["message"]
     assert len(ig.containers) == 3
 
 
@@ -260,7 +148,7 @@ def test_unusable_image_makes_an_error_container(
     assert node["status"].startswith("Error: ") and image_url in node["status"]
     assert ig.containers[container].failure
     assert ig.containers[container].image is None
-    graph_error(publish(ig, http, container), 9007)
+    graph_error(publish(ig, http, container), 400, 9007)
     assert ig.posts == []
 
 
@@ -277,9 +165,9 @@ def test_status_field_describes_a_good_container(
         "id": container,
         "status": node["status"],
     }
-    graph_error(http.get(f"{ig.api_url}/{container}", params={"fields": "status_cod"}), 190)
+    graph_error(http.get(f"{ig.api_url}/{container}", params={"fields": "status_cod"}), 400, 190)
     bad = http.get(f"{ig.api_url}/{container}", params={"fields": "bogus"}, headers=auth(ig))
-    graph_error(bad, 100)
+    graph_error(bad, 400, 100)
 
 
 def test_in_progress_until_processing_polls_reads(
@@ -291,7 +179,7 @@ def test_in_progress_until_processing_polls_reads(
 
         reads = [status(fake, http, container)["status_code"] for _ in range(3)]
 
-        error = graph_error(refused, 9007)
+        error = graph_error(refused, 400, 9007)
         assert (error["error_subcode"], error["message"]) == (2207027, "Media ID is not available")
         assert reads == ["IN_PROGRESS", "IN_PROGRESS", "FINISHED"]
         assert publish(fake, http, container).status_code == 200
@@ -317,7 +205,7 @@ def test_publishing_twice_never_makes_two_posts(
     second = publish(ig, http, container, form=True)
 
     assert first.status_code == 200
-    assert "already been published" in graph_error(second, 9007)["message"]
+    assert "already been published" in graph_error(second, 400, 9007)["message"]
     assert len(ig.posts) == 1
     assert status(ig, http, container)["status_code"] == "PUBLISHED"
 
@@ -326,8 +214,8 @@ def test_publish_needs_a_known_creation_id(ig: FakeInstagram, http: httpx.Client
     missing = http.post(f"{ig.api_url}/{USER}/media_publish", headers=auth(ig))
     unknown = publish(ig, http, "1790000000000099")
 
-    graph_error(missing, 100)
-    graph_error(unknown, 100)
+    graph_error(missing, 400, 100)
+    graph_error(unknown, 400, 100)
     assert ig.posts == []
 
 
@@ -344,7 +232,7 @@ def test_a_lost_publish_answer_leaves_the_container_published(
     assert status(ig, http, container)["status_code"] == "PUBLISHED"
     assert len(ig.posts) == 1
     assert ig.containers[container].media_id == ig.posts[0]["id"]
-    graph_error(publish(ig, http, container), 9007)
+    graph_error(publish(ig, http, container), 400, 9007)
     assert len(ig.posts) == 1
 
 
@@ -388,8 +276,8 @@ def test_expired_containers_are_refused(
     clock.advance(timedelta(minutes=1))
 
     assert status(ig, http, expired)["status_code"] == "EXPIRED"
-    graph_error(publish(ig, http, expired), 9007)
-    graph_error(publish(ig, http, stale), 9007)
+    graph_error(publish(ig, http, expired), 400, 9007)
+    graph_error(publish(ig, http, stale), 400, 9007)
     assert status(ig, http, stale)["status_code"] == "EXPIRED"
     assert ig.posts == []
     assert publish(ig, http, fresh).status_code == 200
@@ -412,8 +300,8 @@ def test_permalink_lookup(ig: FakeInstagram, http: httpx.Client, images: ImageHo
         "timestamp": "2026-01-31T12:00:00+0000",
         "media_type": "IMAGE",
     }
-    graph_error(bad_field, 100)
-    error = graph_error(unknown, 100)
+    graph_error(bad_field, 400, 100)
+    error = graph_error(unknown, 400, 100)
     assert (error["error_subcode"], error["type"]) == (33, "GraphMethodException")
 
 
@@ -424,8 +312,8 @@ def test_user_for_a_credentials_check(ig: FakeInstagram, http: httpx.Client) -> 
 
     assert me.status_code == 200
     assert me.json() == {"id": USER, "username": "stopitnow"}
-    assert graph_error(other, 100)["error_subcode"] == 33
-    graph_error(nowhere, 2500)
+    assert graph_error(other, 400, 100)["error_subcode"] == 33
+    graph_error(nowhere, 400, 2500)
 
 
 # --- tokens and versions --------------------------------------------------------------
@@ -442,7 +330,7 @@ def test_bad_missing_and_expired_tokens_get_190(ig: FakeInstagram, http: httpx.C
 
     assert good.status_code == 200
     for response in (missing, wrong, not_bearer, expired):
-        error = graph_error(response, 190)  # HTTP 400, as graph.facebook.com answers
+        error = graph_error(response, 400, 190)  # not 401: graph.facebook.com answers 400
         assert error["type"] == "OAuthException"
         assert 'OAuth "Facebook Platform" "invalid_token"' in response.headers["www-authenticate"]
 
@@ -456,7 +344,7 @@ def test_a_token_in_the_url_is_refused_and_counted(
         headers=auth(ig),
     )
 
-    graph_error(response, 100)
+    graph_error(response, 400, 100)
     assert ig.tokens_in_urls == 1
     assert ig.containers == {} and images.hits == []
     assert ig.requests[0].query["access_token"] == ig.token
@@ -468,12 +356,12 @@ def test_other_graph_versions_are_refused(
     old = http.get(f"{ig.url}/v25.0/{USER}", params={"fields": "id"}, headers=auth(ig))
     bare = http.get(f"{ig.url}/{USER}", params={"fields": "id"}, headers=auth(ig))
 
-    assert "v26.0" in graph_error(old, 2635)["message"]
-    graph_error(bare, 2635)
+    assert "v26.0" in graph_error(old, 400, 2635)["message"]
+    graph_error(bare, 400, 2635)
     with FakeInstagram(clock=clock, version="v25.0") as fake:
         assert fake.api_url == f"{fake.url}/v25.0"
         assert http.get(f"{fake.api_url}/{USER}", headers=auth(fake)).json() == {"id": USER}
-        graph_error(http.get(f"{fake.url}/v26.0/{USER}", headers=auth(fake)), 2635)
+        graph_error(http.get(f"{fake.url}/v26.0/{USER}", headers=auth(fake)), 400, 2635)
 
 
 # --- limits ---------------------------------------------------------------------------
@@ -488,7 +376,7 @@ def test_rate_limit_error_shape(ig: FakeInstagram, http: httpx.Client, images: I
     after = create(ig, http, image_url=url)
 
     for response in (first, second):
-        error = graph_error(response, 4)
+        error = graph_error(response, 400, 4)
         assert error["message"] == "Application request limit reached"
     assert after.status_code == 200
     assert len(ig.containers) == 1
@@ -520,7 +408,7 @@ def test_content_publishing_limit_per_24_hours(
     refused = publish(ig, http, refused_container)
 
     assert limit()["data"][0]["quota_usage"] == 3
-    assert graph_error(refused, 9)["error_subcode"] == 2207042
+    assert graph_error(refused, 400, 9)["error_subcode"] == 2207042
     assert len(ig.posts) == 3
     assert status(ig, http, refused_container)["status_code"] == "FINISHED"
 

@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the fixtures clock and http, imported below)
 """FakeLinkedIn driven with raw httpx exactly as channels.md sections 9 and 15 describe it.
 
 If these pass, a LinkedIn adapter test against :class:`FakeLinkedIn` runs against the
@@ -8,24 +9,28 @@ LinkedIn's OAuth 2 (non-rotating refresh token, PKCE), not against the adapter's
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from scheduler.clock import FrozenClock
+from tests.fakes.imagehost import PNG
 from tests.fakes.linkedin import FakeLinkedIn
+from tests.fakes.selftest import (  # noqa: F401  (the fixtures clock and http)
+    REDIRECT,
+    START,
+    VERIFIER,
+    authorization,
+    clock,
+    code_of,
+    http,
+)
 
-START = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
 START_MS = int(START.timestamp() * 1000)
 AUTHOR = "urn:li:organization:2414183"
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
-REDIRECT = "http://127.0.0.1:8765/callback"
 INVALID_TOKEN = {
     "status": 401,
     "serviceErrorCode": 65600,
@@ -35,20 +40,9 @@ INVALID_TOKEN = {
 
 
 @pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock(START)
-
-
-@pytest.fixture
 def li(clock: FrozenClock) -> Iterator[FakeLinkedIn]:
     with FakeLinkedIn(clock=clock) as fake:
         yield fake
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5) as client:
-        yield client
 
 
 def headers(token: str, **overrides: str | None) -> dict[str, str]:
@@ -194,25 +188,9 @@ def test_a_token_in_the_url_is_refused_and_counted(li: FakeLinkedIn, http: httpx
     assert li.tokens_in_urls == 3
 
 
-def challenge(verifier: str) -> str:
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
-VERIFIER = "v" * 43 + "-._~"
-
-
 def authorize(li: FakeLinkedIn, http: httpx.Client, **overrides: str) -> httpx.Response:
-    params = {
-        "response_type": "code",
-        "client_id": li.client_id,
-        "redirect_uri": REDIRECT,
-        "scope": "openid profile w_organization_social r_organization_social",
-        "state": "s-42",
-        "code_challenge": challenge(VERIFIER),
-        "code_challenge_method": "S256",
-        **overrides,
-    }
+    scope = "openid profile w_organization_social r_organization_social"
+    params = authorization(li.client_id, scope, **overrides)
     return http.get(f"{li.url}/oauth/v2/authorization", params=params)
 
 
@@ -227,15 +205,6 @@ def exchange(li: FakeLinkedIn, http: httpx.Client, code: str, **fields: str) -> 
         **fields,
     }
     return http.post(f"{li.url}/oauth/v2/accessToken", data=form)
-
-
-def code_of(answer: httpx.Response) -> str:
-    assert answer.status_code == 302
-    location = answer.headers["location"]
-    assert location.startswith(REDIRECT + "?")
-    query = parse_qs(urlsplit(location).query)
-    assert query["state"] == ["s-42"]
-    return query["code"][0]
 
 
 def test_pkce_code_flow_issues_tokens_once(li: FakeLinkedIn, http: httpx.Client) -> None:

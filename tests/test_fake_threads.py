@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the fixtures clock, http and images, imported below)
 """The Threads fake itself, driven with raw httpx exactly as channels.md section 13 describes.
 
 If these pass, an adapter test against :class:`FakeThreads` runs against the documented
@@ -7,84 +8,19 @@ Graph error shapes of section 8, not against whatever the adapter's author assum
 
 from __future__ import annotations
 
-import struct
-import threading
-import zlib
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from scheduler.clock import FrozenClock
+from tests.fakes.imagehost import PNG, ImageHost, images, png  # noqa: F401  (fixture, re-export)
+from tests.fakes.selftest import auth, clock, graph_error, graph_post, http  # noqa: F401  (fixtures)
 from tests.fakes.threads import FakeThreads
 
-START = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
 USER = "17841400000000001"
-
-
-def png(width: int = 2, height: int = 2) -> bytes:
-    """A small valid PNG (8-bit RGB, all red), built by hand so no imaging library is needed."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        checksum = struct.pack(">I", zlib.crc32(kind + data))
-        return struct.pack(">I", len(data)) + kind + data + checksum
-
-    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-
-
-PNG = png()
-
-
-class ImageHost:
-    """A loopback web server standing in for the public host Meta fetches ``image_url`` from."""
-
-    def __init__(self) -> None:
-        self.hits: list[str] = []
-        host = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                host.hits.append(self.path)
-                status, content_type, body = {
-                    "/photo.png": (200, "image/png", PNG),
-                    "/page.html": (200, "text/html; charset=utf-8", b"<html>hi</html>"),
-                }.get(self.path, (404, "text/plain", b"not found"))
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-    def __enter__(self) -> ImageHost:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-
-@pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock(START)
 
 
 @pytest.fixture
@@ -93,29 +29,10 @@ def threads(clock: FrozenClock) -> Iterator[FakeThreads]:
         yield fake
 
 
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10) as client:
-        yield client
-
-
-@pytest.fixture
-def images() -> Iterator[ImageHost]:
-    with ImageHost() as host:
-        yield host
-
-
-def auth(fake: FakeThreads, token: str | None = None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token or fake.token}"}
-
-
 def create(
     fake: FakeThreads, http: httpx.Client, *, form: bool = False, **params: Any
 ) -> httpx.Response:
-    url = f"{fake.url}/v1.0/{USER}/threads"
-    if form:
-        return http.post(url, data=params, headers=auth(fake))
-    return http.post(url, params=params, headers=auth(fake))
+    return graph_post(fake, http, f"{USER}/threads", form=form, **params)
 
 
 def container_id(fake: FakeThreads, http: httpx.Client, **params: Any) -> str:
@@ -135,25 +52,7 @@ def status(fake: FakeThreads, http: httpx.Client, container: str) -> dict[str, A
 
 
 def publish(fake: FakeThreads, http: httpx.Client, container: str) -> httpx.Response:
-    return http.post(
-        f"{fake.url}/v1.0/{USER}/threads_publish",
-        params={"creation_id": container},
-        headers=auth(fake),
-    )
-
-
-def graph_error(response: httpx.Response, status: int, code: int) -> dict[str, Any]:
-    """The §8 error body, checked for shape; returns its ``error`` object."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert error["code"] == code
-    assert isinstance(error["message"], str) and error["message"]
-    assert isinstance(error["type"], str) and error["type"]
-    assert isinstance(error["fbtrace_id"], str) and error["fbtrace_id"]
-    assert set(error) <= {"message", "type", "code", "error_subcode", "fbtrace_id"}
-    return error
+    return graph_post(fake, http, f"{USER}/threads_publish", creation_id=container)
 
 
 # --- publishing -----------------------------------------------------------------------

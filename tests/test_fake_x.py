@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the fixtures clock and http, imported below)
 """FakeX driven with raw httpx exactly as channels.md sections 7 and 15 describe X API v2.
 
 If these pass, an X adapter test against :class:`FakeX` runs against the documented
@@ -7,23 +8,27 @@ the user timeline for reconciling, 429 headers), not against the adapter author'
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from scheduler.clock import FrozenClock
-from tests.fakes.x import FakeX
+from tests.fakes.imagehost import PNG
+from tests.fakes.selftest import (  # noqa: F401  (the fixtures clock and http)
+    REDIRECT,
+    START,
+    VERIFIER,
+    authorization,
+    clock,
+    code_of,
+    http,
+)
+from tests.fakes.x import SCOPE, FakeX
 
-START = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
-REDIRECT = "http://127.0.0.1:8765/callback"
 UNAUTHORIZED = {
     "title": "Unauthorized",
     "type": "about:blank",
@@ -33,20 +38,9 @@ UNAUTHORIZED = {
 
 
 @pytest.fixture
-def clock() -> FrozenClock:
-    return FrozenClock(START)
-
-
-@pytest.fixture
 def x(clock: FrozenClock) -> Iterator[FakeX]:
     with FakeX(clock=clock) as fake:
         yield fake
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5) as client:
-        yield client
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -155,23 +149,8 @@ def test_a_token_in_the_query_string_is_refused(x: FakeX, http: httpx.Client) ->
     assert both.status_code == 400
 
 
-def verifier_and_challenge() -> tuple[str, str]:
-    verifier = "v" * 43 + "-._~"
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
-def authorize(x: FakeX, http: httpx.Client, **overrides: str) -> httpx.Response:
-    params = {
-        "response_type": "code",
-        "client_id": x.client_id,
-        "redirect_uri": REDIRECT,
-        "scope": "tweet.read tweet.write users.read media.write offline.access",
-        "state": "s-42",
-        "code_challenge": verifier_and_challenge()[1],
-        "code_challenge_method": "S256",
-        **overrides,
-    }
+def authorize(x: FakeX, http: httpx.Client, scope: str = SCOPE, **overrides: str) -> httpx.Response:
+    params = authorization(x.client_id, scope, **overrides)
     return http.get(f"{x.url}/i/oauth2/authorize", params=params)
 
 
@@ -186,21 +165,11 @@ def exchange(x: FakeX, http: httpx.Client, code: str, verifier: str) -> httpx.Re
     return http.post(f"{x.url}/2/oauth2/token", data=form)
 
 
-def code_of(answer: httpx.Response) -> str:
-    assert answer.status_code == 302
-    location = answer.headers["location"]
-    assert location.startswith(REDIRECT + "?")
-    query = parse_qs(urlsplit(location).query)
-    assert query["state"] == ["s-42"]
-    return query["code"][0]
-
-
 def test_pkce_code_flow_issues_tokens_once(x: FakeX, http: httpx.Client) -> None:
-    verifier, _ = verifier_and_challenge()
     code = code_of(authorize(x, http))
 
-    answer = exchange(x, http, code, verifier)
-    again = exchange(x, http, code, verifier)
+    answer = exchange(x, http, code, VERIFIER)
+    again = exchange(x, http, code, VERIFIER)
 
     assert answer.status_code == 200
     body = answer.json()
@@ -217,7 +186,7 @@ def test_pkce_wrong_verifier_or_redirect_is_refused(x: FakeX, http: httpx.Client
         "grant_type": "authorization_code",
         "code": code,
         "redirect_uri": REDIRECT + "/elsewhere",
-        "code_verifier": verifier_and_challenge()[0],
+        "code_verifier": VERIFIER,
         "client_id": x.client_id,
     }
     wrong_redirect = http.post(f"{x.url}/2/oauth2/token", data=form)
@@ -236,10 +205,9 @@ def test_pkce_authorize_needs_s256_and_every_parameter(x: FakeX, http: httpx.Cli
 
 
 def test_without_offline_access_there_is_no_refresh_token(x: FakeX, http: httpx.Client) -> None:
-    verifier, _ = verifier_and_challenge()
     code = code_of(authorize(x, http, scope="tweet.read tweet.write users.read"))
 
-    body = exchange(x, http, code, verifier).json()
+    body = exchange(x, http, code, VERIFIER).json()
 
     assert "refresh_token" not in body
     assert body["scope"] == "tweet.read tweet.write users.read"

@@ -49,6 +49,9 @@ indexed field (``attached_media[0]={"media_fbid": "1"}``), not both. Feed paging
 ``limit`` 1-100 (25), ``since`` keeps posts made at or after that unix second. Default
 fields: page ``id,name``; post ``id,message,created_time``; a feed POST answers ``id``.
 
+What Facebook shares with Threads and Instagram (the token rule, the error bodies, fields
+and ids, fetching and sniffing an image) is written once in :mod:`tests.fakes.meta`.
+
 Not modelled: long-lived token refresh (a page token obtained from a long-lived user token
 does not expire, so nothing refreshes it; ``expire_token()`` stands for a revoked one), link
 scraping (1609005), scheduled posts, videos, editing or deleting, reusing a photo,
@@ -65,24 +68,18 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
-
 from scheduler.clock import Clock
-from tests.fakes.server import FakeServer, Reply, Request, json_reply
+from tests.fakes.meta import GRAPH_TIME, RATE_LIMITED, GraphFake, fetch, sniff
+from tests.fakes.server import Reply, Request, json_reply
 
 VERSION = "v26.0"  # §15: the current Graph version
 MAX_MESSAGE_LENGTH = 63206  # §8 (unverified)
 MAX_PHOTO_BYTES = 4 * 1024 * 1024  # §8 "under 4 MB"
-IMAGE_SIGNATURES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
 POST_FIELDS = ("id", "message", "created_time", "permalink_url")
 POST_DEFAULT_FIELDS = ("id", "message", "created_time")
 PAGE_FIELDS = ("id", "name")
 DEFAULT_LIMIT, MAX_LIMIT = 25, 100
-GRAPH_TIME = "%Y-%m-%dT%H:%M:%S+0000"  # how Graph formats created_time
-FETCH_TIMEOUT = 5.0
-INVALID_TOKEN = "Invalid OAuth access token - Cannot parse access token"
 EXPIRED_TOKEN = "Error validating access token: Session has expired"
-RATE_LIMITED = "Application request limit reached"  # §8 code 4, transient
 UNKNOWN_ERROR = "An unknown error occurred"  # code 1, transient (§8), post made (§15)
 DUPLICATES = {506: "(#506) Duplicate status message", 368: "(#368) You've already posted this"}
 ATTACHED = re.compile(r"attached_media\[(\d+)\]")
@@ -99,7 +96,7 @@ class Photo:
     url: str | None  # where it was fetched from; None for a multipart ``source``
 
 
-class FakeFacebook(FakeServer):
+class FakeFacebook(GraphFake):
     """One Facebook Page, with its page access token.
 
     :param page_id: the page id in ``/{version}/{page-id}/...`` paths and post ids.
@@ -109,6 +106,8 @@ class FakeFacebook(FakeServer):
     :param version: the Graph version in every path (§8: configurable; §15: ``v26.0``).
     """
 
+    id_digits = 11
+
     def __init__(
         self,
         page_id: str = "104000000000001",
@@ -117,31 +116,18 @@ class FakeFacebook(FakeServer):
         token: str = "page-token-1",
         version: str = VERSION,
     ) -> None:
-        super().__init__(clock=clock)
+        super().__init__(clock=clock, token=token, version=version)
         self.page_id = page_id
         self.page_name = page_name
-        self.token = token
-        self.version = version
         self.photos: dict[str, Photo] = {}
         self.posts: list[dict[str, Any]] = []  # oldest first
         self.fetch_failures: list[str] = []  # why each ``url`` upload could not be fetched
-        self.token_expired = False
-        self.tokens_in_urls = 0  # requests that carried access_token as a parameter
         self.duplicate_code = 506  # or 368: the two duplicate answers of §15
         self._fail_after_posting = 0
-        self._last_id = 0
-        self._traces = 0
-        base = "/" + re.escape(version)
-        page = base + r"/(?P<page>[^/]+)"
+        page = self._path(r"(?P<page>[^/]+)")
         self.route("POST", page + "/photos", self._upload_photo)
         self.route("POST", page + "/feed", self._publish)
         self.route("GET", page + "/feed", self._read_feed)
-        self.route("GET", base + r"/(?P<id>[^/]+)", self._node)
-
-    @property
-    def api_url(self) -> str:
-        """The versioned base: ``{api_url}/{page-id}/feed``."""
-        return f"{self.url}/{self.version}"
 
     # --- scripting helpers -----------------------------------------------------------
 
@@ -159,52 +145,14 @@ class FakeFacebook(FakeServer):
         with self._lock:
             self._fail_after_posting += times
 
-    def expire_token(self) -> None:
-        """The page token no longer works (revoked, or its user's session ended): 190/463."""
-        with self._lock:
-            self.token_expired = True
-
-    # --- errors ----------------------------------------------------------------------
-
-    def _error(
-        self,
-        status: int,
-        message: str,
-        *,
-        code: int,
-        kind: str = "OAuthException",
-        headers: dict[str, str] | None = None,
-        **extra: Any,
-    ) -> Reply:
-        """A Graph error body (§8), each with its own ``fbtrace_id``; ``extra`` holds the
-        optional ``error_subcode``, ``error_user_title`` and ``error_user_msg``."""
-        self._traces += 1
-        error: dict[str, Any] = {"message": message, "type": kind, "code": code}
-        error.update((key, value) for key, value in extra.items() if value is not None)
-        error["fbtrace_id"] = f"AFakeTrace{self._traces:07d}"
-        return json_reply(status, {"error": error}, headers)
+    # --- errors and dispatch ---------------------------------------------------------
 
     def _invalid(self, message: str) -> Reply:
-        return self._error(400, f"(#100) {message}", code=100)
+        return super()._invalid(f"(#100) {message}")
 
-    def _token_error(self, message: str, subcode: int | None) -> Reply:
-        challenge = f'OAuth "Facebook Platform" "invalid_token" "{message}"'
-        return self._error(
-            400, message, code=190, error_subcode=subcode, headers={"WWW-Authenticate": challenge}
-        )
-
-    def _unsupported(self, method: str, object_id: str) -> Reply:
-        """Graph's answer for an id that is not there (or not this page's)."""
-        return self._error(
-            400,
-            f"Unsupported {method} request. Object with ID '{object_id}' does not exist, "
-            "cannot be loaded due to missing permissions, or does not support this operation",
-            code=100,
-            kind="GraphMethodException",
-            error_subcode=33,
-        )
-
-    # --- dispatch --------------------------------------------------------------------
+    def _expired_token(self) -> Reply:
+        """A revoked page token, or its user's session ended (``expire_token()``)."""
+        return self._token_error(EXPIRED_TOKEN, 463)
 
     @staticmethod
     def _params(request: Request) -> dict[str, Any]:
@@ -221,50 +169,17 @@ class FakeFacebook(FakeServer):
                 self.tokens_in_urls += 1
         return super().handle(request)
 
-    def dispatch(self, request: Request) -> Reply:
-        """Every call, known path or not, passes the token rules first."""
-        if "access_token" in self._params(request):
-            return self._invalid(
-                "Signpost sends the page token in the Authorization header only, "
-                "never as an access_token parameter"
-            )
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or token.strip() != self.token:
-            return self._token_error(INVALID_TOKEN, None)
-        if self.token_expired:
-            return self._token_error(EXPIRED_TOKEN, 463)
-        return super().dispatch(request)
-
-    def not_found(self, request: Request) -> Reply:
-        return self._error(400, f"Unknown path components: {request.path}", code=2500)
-
-    def method_not_allowed(self, request: Request) -> Reply:
-        return self._unsupported(request.method.lower(), request.path.rsplit("/", 1)[-1])
+    def _token_in_url(self, request: Request) -> Reply | None:
+        """Refused in the query, a form or a JSON body alike; counted by :meth:`handle`."""
+        if "access_token" not in self._params(request):
+            return None
+        return self._invalid(
+            "Signpost sends the page token in the Authorization header only, "
+            "never as an access_token parameter"
+        )
 
     def _is_page(self, node_id: str) -> bool:
         return node_id in ("me", self.page_id)
-
-    def _next_id(self, prefix: str) -> str:
-        """Numeric Graph-style ids; photos and posts never share one."""
-        self._last_id += 1
-        return f"{prefix}{self._last_id:011d}"
-
-    def _fields(
-        self, params: dict[str, Any], allowed: tuple[str, ...], node: str, default: tuple[str, ...]
-    ) -> list[str] | Reply:
-        raw = str(params.get("fields") or "")
-        fields = [f.strip() for f in raw.split(",") if f.strip()] or list(default)
-        for name in fields:
-            if name not in allowed:
-                return self._invalid(
-                    f"Tried accessing nonexisting field ({name}) on node type ({node})"
-                )
-        return fields
-
-    @staticmethod
-    def _view(node: dict[str, Any], fields: list[str]) -> dict[str, Any]:
-        """The asked-for fields of ``node`` (``id`` always); absent values are left out."""
-        return {k: v for k, v in node.items() if (k in fields or k == "id") and v is not None}
 
     # --- photos ----------------------------------------------------------------------
 
@@ -280,12 +195,13 @@ class FakeFacebook(FakeServer):
         if source is not None and url:
             return self._invalid("Give either source or url, not both")
         if source is not None:
-            data: bytes | None = source.data
+            data = source.data
         elif url:
-            data, failure = fetch(str(url))
-            if data is None:
-                self.fetch_failures.append(str(failure))
+            response, failure = fetch(str(url))
+            if response is None:
+                self.fetch_failures.append(failure)
                 return self._error(400, "(#324) Missing or invalid image file", code=324)
+            data = response.content
         else:
             return self._error(400, "(#324) Requires upload file", code=324)
         content_type = sniff(data)
@@ -294,9 +210,9 @@ class FakeFacebook(FakeServer):
                 400,
                 "Invalid parameter",
                 code=100,
-                error_subcode=1366046,
-                error_user_title="Your photos couldn't be uploaded",
-                error_user_msg="Photos should be smaller than 4 MB and saved as JPG or PNG files.",
+                subcode=1366046,
+                user_title="Your photos couldn't be uploaded",
+                user_msg="Photos should be smaller than 4 MB and saved as JPG or PNG files.",
             )
         alt_text = params.get("alt_text_custom")
         photo = Photo(
@@ -315,7 +231,7 @@ class FakeFacebook(FakeServer):
         if not self._is_page(match["page"]):
             return self._unsupported("post", match["page"])
         params = self._params(request)
-        fields = self._fields(params, POST_FIELDS, "Post", ("id",))
+        fields = self._fields(request, POST_FIELDS, "Post")
         if isinstance(fields, Reply):
             return fields
         if str(params.get("published", "true")).lower() != "true":
@@ -386,7 +302,7 @@ class FakeFacebook(FakeServer):
         if not self._is_page(match["page"]):
             return self._unsupported("get", match["page"])
         params = self._params(request)
-        fields = self._fields(params, POST_FIELDS, "Post", POST_DEFAULT_FIELDS)
+        fields = self._fields(request, POST_FIELDS, "Post", POST_DEFAULT_FIELDS)
         if isinstance(fields, Reply):
             return fields
         try:
@@ -418,36 +334,15 @@ class FakeFacebook(FakeServer):
         return json_reply(200, {"data": [self._view(p, fields) for p in page], "paging": paging})
 
     def _node(self, request: Request, match: re.Match[str]) -> Reply:
-        """``GET /{version}/{id}``: the page, or one of its posts."""
-        node_id, params = match["id"], self._params(request)
+        """The page, or one of its posts."""
+        node_id = match["id"]
         if self._is_page(node_id):
-            fields = self._fields(params, PAGE_FIELDS, "Page", PAGE_FIELDS)
-            if isinstance(fields, Reply):
-                return fields
-            return json_reply(200, self._view({"id": self.page_id, "name": self.page_name}, fields))
+            page = {"id": self.page_id, "name": self.page_name}
+            return self._read(request, page, PAGE_FIELDS, "Page", PAGE_FIELDS)
         post = next((p for p in self.posts if p["id"] == node_id), None)
         if post is None:
             return self._unsupported("get", node_id)
-        fields = self._fields(params, POST_FIELDS, "Post", POST_DEFAULT_FIELDS)
-        if isinstance(fields, Reply):
-            return fields
-        return json_reply(200, self._view(post, fields))
-
-
-def sniff(data: bytes) -> str | None:
-    """``image/jpeg`` or ``image/png`` from the bytes' signature, else None."""
-    return next((kind for magic, kind in IMAGE_SIGNATURES.items() if data.startswith(magic)), None)
-
-
-def fetch(url: str) -> tuple[bytes, None] | tuple[None, str]:
-    """Fetch ``url`` as Meta would: ``(bytes, None)``, or ``(None, why it failed)``."""
-    try:
-        response = httpx.get(url, timeout=FETCH_TIMEOUT, follow_redirects=True)
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        return None, f"fetching {url} failed: {exc!r}"
-    if response.status_code != 200:
-        return None, f"fetching {url} answered HTTP {response.status_code}"
-    return response.content, None
+        return self._read(request, post, POST_FIELDS, "Post", POST_DEFAULT_FIELDS)
 
 
 def unix(post: dict[str, Any]) -> int:

@@ -58,6 +58,9 @@ Signpost's rule, stricter than Meta: the token travels only in ``Authorization: 
 A request with ``access_token`` in its URL is answered 400 (code 100) and counted in
 ``fake.tokens_in_urls``.
 
+What Instagram shares with Threads and Facebook (the token rule, the error bodies, the
+container steps) is written once in :mod:`tests.fakes.meta`.
+
 Not modelled: carousels, reels, stories, video, user tags, locations, aspect-ratio and
 resolution limits, the 20-mention limit, token refresh, and Meta's call-count rate limit
 beyond the scripted ``rate_limit()``.
@@ -65,28 +68,21 @@ beyond the scripted ``rate_limit()``.
 
 from __future__ import annotations
 
-import base64
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
-
 from scheduler.clock import Clock
-from tests.fakes.server import FakeServer, Reply, Request, json_reply
+from tests.fakes.meta import Container as GraphContainer
+from tests.fakes.meta import ContainerFake, fetch, sniff
+from tests.fakes.server import Reply, Request
 
 VERSION = "v26.0"  # §15: the current Facebook Graph version
 MAX_CAPTION_LENGTH = 2200  # §14
 MAX_HASHTAGS = 30  # §14
 HASHTAG = re.compile(r"#\w+")
 QUOTA_TOTAL = 100  # §14 "25 or 100": the fake's value
-QUOTA_DURATION = timedelta(hours=24)
-CONTAINER_LIFETIME = timedelta(hours=24)
 MAX_IMAGE_BYTES = 8 * 1024 * 1024  # Meta's image spec, not in channels.md
-FETCH_TIMEOUT = 5.0
-INVALID_TOKEN = "Invalid OAuth access token - Cannot parse access token"
-RATE_LIMITED = "Application request limit reached"  # §8 code 4, transient
 STATUS_TEXT = {
     "IN_PROGRESS": "In Progress: Media is still being processed.",
     "FINISHED": "Finished: Media has been uploaded and it is complete.",
@@ -96,33 +92,26 @@ STATUS_TEXT = {
 MEDIA_FIELDS = ("id", "caption", "permalink", "timestamp", "media_type", "shortcode", "username")
 
 
-@dataclass
-class Container:
+@dataclass(kw_only=True)
+class Container(GraphContainer):
     """An image container: made by ``POST /media``, spent by ``media_publish``."""
 
-    id: str
-    image_url: str
     caption: str | None
-    alt_text: str | None
-    created: datetime
-    status_code: str = "IN_PROGRESS"
-    polls_left: int = 0  # status reads still answered IN_PROGRESS
-    failure: str | None = None  # why processing fails (ERROR); the fake's note
-    image: bytes | None = None  # the fetched JPEG
-    media_id: str | None = None  # once PUBLISHED
 
-    def settle(self) -> None:
-        """Processing is over: FINISHED, or ERROR when the image was not a usable JPEG."""
-        self.status_code = "FINISHED" if self.failure is None else "ERROR"
+    @property
+    def status_code(self) -> str:
+        """The container's state, as ``?fields=status_code`` answers it."""
+        return self.state
 
     @property
     def status(self) -> str:
-        if self.status_code == "ERROR":
+        """The state in words, as ``?fields=status`` answers it."""
+        if self.state == "ERROR":
             return f"Error: {self.failure}"
-        return STATUS_TEXT[self.status_code]
+        return STATUS_TEXT[self.state]
 
 
-class FakeInstagram(FakeServer):
+class FakeInstagram(ContainerFake):
     """One Instagram professional account, ``@username``, with its access token.
 
     :param ig_user_id: the IG user id in ``/{version}/{ig-user-id}/...`` paths.
@@ -133,6 +122,19 @@ class FakeInstagram(FakeServer):
     :param processing_polls: how many status reads a new container answers IN_PROGRESS.
     """
 
+    container_type = "IGContainer"
+    limit_type = "ContentPublishingLimit"
+    status_fields = ("id", "status_code", "status")
+    media_prefix = "1800"
+    refusal_code = 9007
+    not_ready = ("Media ID is not available", 2207027)
+    over_quota = (
+        "You reached the maximum number of posts that is allowed to be published "
+        "by Content Publish API",
+        9,
+        2207042,
+    )
+
     def __init__(
         self,
         ig_user_id: str = "17841405822304914",
@@ -142,134 +144,39 @@ class FakeInstagram(FakeServer):
         version: str = VERSION,
         processing_polls: int = 0,
     ) -> None:
-        super().__init__(clock=clock)
+        super().__init__(
+            clock=clock,
+            token=token,
+            version=version,
+            username=username,
+            processing_polls=processing_polls,
+            quota_total=QUOTA_TOTAL,
+        )
         self.ig_user_id = ig_user_id
-        self.username = username
-        self.token = token
-        self.version = version
-        self.processing_polls = processing_polls
-        self.quota_total = QUOTA_TOTAL
-        self.containers: dict[str, Container] = {}
-        self.posts: list[dict[str, Any]] = []  # published posts, oldest first
-        self.token_expired = False
-        self.tokens_in_urls = 0  # requests that carried access_token in the URL (a violation)
-        self._published_at: list[datetime] = []
-        self._last_id = 0
-        self._traces = 0
-        base = "/" + re.escape(version)
-        user = base + r"/(?P<user>[^/]+)"
+        user = self._path(r"(?P<user>[^/]+)")
         self.route("POST", user + "/media", self._create_container)
         self.route("POST", user + "/media_publish", self._publish)
         self.route("GET", user + "/content_publishing_limit", self._publishing_limit)
-        self.route("GET", base + r"/(?P<id>[^/]+)", self._node)
 
-    @property
-    def api_url(self) -> str:
-        """The versioned base: ``{api_url}/{ig-user-id}/media``."""
-        return f"{self.url}/{self.version}"
-
-    # --- scripting helpers -----------------------------------------------------------
-
-    def rate_limit(self, *, times: int = 1) -> None:
-        """The next ``times`` requests get HTTP 400 with Graph code 4 (§8: transient)."""
-        self.script_next(lambda request: self._error(RATE_LIMITED, code=4), times=times)
-
-    def expire_token(self) -> None:
-        """The current token has expired: every call gets the code 190 error."""
-        with self._lock:
-            self.token_expired = True
-
-    def expire_container(self, container_id: str) -> None:
-        """The container was not published in time: it is EXPIRED from now on."""
-        with self._lock:
-            self.containers[container_id].status_code = "EXPIRED"
-
-    def quota_usage(self) -> int:
-        """Posts published in the rolling 24 h window ending now."""
-        now = self.clock.now()
-        return sum(1 for moment in self._published_at if now - moment < QUOTA_DURATION)
-
-    # --- errors ----------------------------------------------------------------------
-
-    def _error(
-        self,
-        message: str,
-        *,
-        code: int,
-        kind: str = "OAuthException",
-        subcode: int | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Reply:
-        """A Graph error body (§8), HTTP 400, each with its own ``fbtrace_id``."""
-        self._traces += 1
-        error: dict[str, Any] = {"message": message, "type": kind, "code": code}
-        if subcode is not None:
-            error["error_subcode"] = subcode
-        error["fbtrace_id"] = f"AFakeTrace{self._traces:07d}"
-        return json_reply(400, {"error": error}, headers)
-
-    def _invalid(self, message: str) -> Reply:
-        return self._error(message, code=100)
-
-    def _invalid_token(self) -> Reply:
-        challenge = f'OAuth "Facebook Platform" "invalid_token" "{INVALID_TOKEN}"'
-        return self._error(INVALID_TOKEN, code=190, headers={"WWW-Authenticate": challenge})
-
-    def _unsupported(self, method: str, object_id: str) -> Reply:
-        """Graph's answer for an id that is not there (or not this account's)."""
-        return self._error(
-            f"Unsupported {method} request. Object with ID '{object_id}' does not exist, "
-            "cannot be loaded due to missing permissions, or does not support this operation",
-            code=100,
-            kind="GraphMethodException",
-            subcode=33,
-        )
-
-    # --- dispatch --------------------------------------------------------------------
-
-    def dispatch(self, request: Request) -> Reply:
-        """Every call, known path or not, passes the token and version rules first."""
-        if "access_token" in request.query:
-            self.tokens_in_urls += 1
-            return self._invalid(
-                "Access tokens must be sent in the Authorization header, never in the URL"
-            )
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or token.strip() != self.token or self.token_expired:
-            return self._invalid_token()
-        if request.path.split("/")[1:2] != [self.version]:
+    def _guard(self, request: Request) -> Reply | None:
+        """The token rules, then the version every path must carry."""
+        refused = super()._guard(request)
+        if refused is None and request.path.split("/")[1:2] != [self.version]:
             return self._error(
+                400,
                 "(#2635) You are calling a deprecated version of the Graph API. "
                 f"Please update to the latest version: {self.version}.",
                 code=2635,
             )
-        return super().dispatch(request)
+        return refused
 
-    def not_found(self, request: Request) -> Reply:
-        return self._error(f"Unknown path components: {request.path}", code=2500)
-
-    def method_not_allowed(self, request: Request) -> Reply:
-        return self._unsupported(request.method.lower(), request.path.rsplit("/", 1)[-1])
-
-    def _next_id(self, prefix: str) -> str:
-        """Numeric Graph-style ids; containers and media never share one."""
-        self._last_id += 1
-        return f"{prefix}{self._last_id:013d}"
-
-    def _fields(self, request: Request, allowed: tuple[str, ...], node: str) -> list[str] | Reply:
-        """The ``fields`` asked for (Graph answers ``id`` alone without them)."""
-        fields = [f.strip() for f in str(request.param("fields") or "id").split(",") if f.strip()]
-        for name in fields:
-            if name not in allowed:
-                return self._invalid(
-                    f"Tried accessing nonexisting field ({name}) on node type ({node})"
-                )
-        return fields
+    def _is_me(self, node_id: str) -> bool:
+        return node_id == self.ig_user_id
 
     # --- containers ------------------------------------------------------------------
 
     def _create_container(self, request: Request, match: re.Match[str]) -> Reply:
-        if match["user"] != self.ig_user_id:
+        if not self._is_me(match["user"]):
             return self._unsupported("post", match["user"])
         image_url = request.param("image_url")
         caption = request.param("caption")
@@ -293,151 +200,39 @@ class FakeInstagram(FakeServer):
             caption=caption,
             alt_text=str(alt_text) if alt_text is not None else None,
             created=self.clock.now(),
-            polls_left=self.processing_polls,
         )
-        container.image, container.failure = fetch_jpeg(container.image_url)
-        if container.polls_left <= 0:
-            container.settle()
-        self.containers[container.id] = container
-        return json_reply(200, {"id": container.id})
+        container.image, container.failure = fetch_jpeg(str(image_url))
+        return self._add_container(container)
 
-    def _age(self, container: Container) -> None:
-        """A container not published within 24 h has EXPIRED."""
-        if container.status_code in ("IN_PROGRESS", "FINISHED") and (
-            self.clock.now() - container.created >= CONTAINER_LIFETIME
-        ):
-            container.status_code = "EXPIRED"
+    def _status(self, container: Container) -> dict[str, Any]:
+        return {"status_code": container.status_code, "status": container.status}
 
-    def _container_status(self, request: Request, container: Container) -> Reply:
-        fields = self._fields(request, ("id", "status_code", "status"), "IGContainer")
-        if isinstance(fields, Reply):
-            return fields
-        self._age(container)
-        node = {"id": container.id, "status_code": container.status_code}
-        node["status"] = container.status
-        if container.status_code == "IN_PROGRESS":
-            container.polls_left -= 1
-            if container.polls_left <= 0:
-                container.settle()
-        return json_reply(200, {k: v for k, v in node.items() if k in fields or k == "id"})
-
-    # --- publishing ------------------------------------------------------------------
-
-    def _publish(self, request: Request, match: re.Match[str]) -> Reply:
-        if match["user"] != self.ig_user_id:
-            return self._unsupported("post", match["user"])
-        creation_id = request.param("creation_id")
-        if not creation_id:
-            return self._invalid("The parameter creation_id is required")
-        container = self.containers.get(str(creation_id))
-        if container is None:
-            return self._invalid(f"Param creation_id {creation_id} is not a valid container")
-        self._age(container)
-        refusal = self._refusal(container)
-        if refusal is not None:
-            return refusal
-        if self.quota_usage() >= self.quota_total:
-            return self._error(
-                "You reached the maximum number of posts that is allowed to be published "
-                "by Content Publish API",
-                code=9,
-                subcode=2207042,
-            )
-        return json_reply(200, {"id": self._make_post(container)["id"]})
-
-    def _refusal(self, container: Container) -> Reply | None:
-        """Why ``container`` cannot be published now, if it cannot (codes: fake's choice)."""
-        # Checked first, whatever else holds: a PUBLISHED container never makes a second post.
-        if container.status_code == "PUBLISHED":
-            return self._error("The media has already been published", code=9007)
-        if container.status_code == "EXPIRED":
-            return self._error("The media container has expired", code=9007)
-        if container.status_code == "ERROR":
-            return self._error(f"The media could not be processed: {container.failure}", code=9007)
-        if container.status_code != "FINISHED":
-            return self._error("Media ID is not available", code=9007, subcode=2207027)
-        return None
-
-    def _make_post(self, container: Container) -> dict[str, Any]:
-        media_id = self._next_id("1800")
-        shortcode = base64.urlsafe_b64encode(int(media_id).to_bytes(8, "big")).decode().rstrip("=")
-        now = self.clock.now()
-        post = {
-            "id": media_id,
+    def _post_content(self, container: Container, shortcode: str) -> dict[str, Any]:
+        return {
             "caption": container.caption,
-            "image_url": container.image_url,
-            "alt_text": container.alt_text,
             "permalink": f"https://www.instagram.com/p/{shortcode}/",
-            "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S+0000"),
-            "container": container.id,
         }
-        container.status_code, container.media_id = "PUBLISHED", media_id
-        self.posts.append(post)
-        self._published_at.append(now)
-        return post
-
-    def _publishing_limit(self, request: Request, match: re.Match[str]) -> Reply:
-        if match["user"] != self.ig_user_id:
-            return self._unsupported("get", match["user"])
-        fields = self._fields(request, ("quota_usage", "config"), "ContentPublishingLimit")
-        if isinstance(fields, Reply):
-            return fields
-        entry: dict[str, Any] = {}
-        if "quota_usage" in fields:
-            entry["quota_usage"] = self.quota_usage()
-        if "config" in fields:
-            duration = int(QUOTA_DURATION.total_seconds())
-            entry["config"] = {"quota_total": self.quota_total, "quota_duration": duration}
-        return json_reply(200, {"data": [entry]})
 
     # --- nodes -----------------------------------------------------------------------
 
-    def _node(self, request: Request, match: re.Match[str]) -> Reply:
-        """``GET /{version}/{id}``: the IG user, a container or a published media."""
-        node_id = match["id"]
-        if node_id == self.ig_user_id:
-            return self._user(request)
-        if node_id in self.containers:
-            return self._container_status(request, self.containers[node_id])
-        post = next((p for p in self.posts if p["id"] == node_id), None)
-        if post is not None:
-            return self._media(request, post)
-        return self._unsupported("get", node_id)
-
     def _user(self, request: Request) -> Reply:
-        fields = self._fields(request, ("id", "username"), "IGUser")
-        if isinstance(fields, Reply):
-            return fields
         user = {"id": self.ig_user_id, "username": self.username}
-        return json_reply(200, {k: v for k, v in user.items() if k in fields or k == "id"})
+        return self._read(request, user, ("id", "username"), "IGUser")
 
     def _media(self, request: Request, post: dict[str, Any]) -> Reply:
-        fields = self._fields(request, MEDIA_FIELDS, "IGMedia")
-        if isinstance(fields, Reply):
-            return fields
         shortcode = post["permalink"].rstrip("/").rsplit("/", 1)[-1]
         node = {**post, "media_type": "IMAGE", "shortcode": shortcode, "username": self.username}
-        return json_reply(
-            200,
-            {
-                k: node[k]
-                for k in MEDIA_FIELDS
-                if (k in fields or k == "id") and node[k] is not None
-            },
-        )
+        return self._read(request, node, MEDIA_FIELDS, "IGMedia")
 
 
 def fetch_jpeg(url: str) -> tuple[bytes | None, str | None]:
     """Fetch ``url`` as Meta would: ``(jpeg, None)``, or ``(None, why it is unusable)``."""
-    try:
-        response = httpx.get(url, timeout=FETCH_TIMEOUT, follow_redirects=True)
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        return None, f"fetching {url} failed: {exc!r}"
-    if response.status_code != 200:
-        return None, f"fetching {url} answered HTTP {response.status_code}"
+    response, failure = fetch(url)
+    if response is None:
+        return None, failure
     data = response.content
     if len(data) > MAX_IMAGE_BYTES:
         return None, f"{url} is larger than 8 MB"
-    if not (data.startswith(b"\xff\xd8\xff") and data.endswith(b"\xff\xd9")):
+    if sniff(data) != "image/jpeg" or not data.endswith(b"\xff\xd9"):
         return None, f"{url} is not a JPEG image (only JPEG is supported)"
     return data, None

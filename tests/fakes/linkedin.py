@@ -59,20 +59,21 @@ The fake's own choices (channels.md leaves them open, or calls them unverified):
   client authenticates by ``client_id`` + ``client_secret`` form fields;
 - ids: ``urn:li:share:<19 digits>``, ``urn:li:image:D4E10AQ<n>``; upload URLs last 1 h;
   ``GET /rest/posts`` sorts newest first, ``count`` 1..100, ``paging.total`` given.
+
+What LinkedIn's OAuth 2 shares with X's (token bookkeeping, the code flow, PKCE) is written
+once in :mod:`tests.fakes.oauth2`.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import urlencode
 
 from scheduler.clock import Clock
-from tests.fakes.server import FakeServer, Reply, Request, json_reply
+from tests.fakes.oauth2 import OAuth2Fake, oauth_error
+from tests.fakes.server import Reply, Request, json_reply
 
 ACCESS_LIFETIME = timedelta(days=60)  # LinkedIn docs, unverified
 REFRESH_LIFETIME = timedelta(days=365)  # LinkedIn docs, unverified
@@ -82,8 +83,7 @@ MAX_COMMENTARY = 3000  # §9 (postiz, Ayrshare; unverified officially)
 SCOPE = "openid profile w_member_social w_organization_social r_organization_social"
 RESERVED = frozenset("\\|{}@[]()<>#*_~")  # §9 little text, postiz fixText
 ESCAPE = re.compile(r"\\([\\|{}@\[\]()<>#*_~])")
-QUERY_TOKEN_NAMES = {"access_token", "oauth2_access_token"}
-AUTHORIZE_PARAMS = "response_type client_id redirect_uri scope state code_challenge".split()
+QUERY_TOKEN_NAMES = frozenset({"access_token", "oauth2_access_token"})
 SHARE_BASE = 7400000000000000000
 INVALID_TOKEN = {
     "status": 401,
@@ -104,28 +104,26 @@ def unprocessable(message: str) -> Reply:
     return error(422, "UNPROCESSABLE_ENTITY", message)
 
 
-def oauth_error(status: int, code: str, description: str) -> Reply:
-    return json_reply(status, {"error": code, "error_description": description})
-
-
-def s256(verifier: str) -> str:
-    """The PKCE S256 challenge of ``verifier``: base64url(sha256), without padding."""
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
 def unescaped_character(text: str) -> str | None:
     """The first reserved character of ``text`` that is not backslash-escaped, if any."""
     return next((char for char in ESCAPE.sub("", text) if char in RESERVED), None)
 
 
-class FakeLinkedIn(FakeServer):
+class FakeLinkedIn(OAuth2Fake):
     """One LinkedIn author (an organisation page by default) and the Signpost app.
 
     :param author: the urn posts are made as (``urn:li:organization:<id>`` or a person).
     :param clock: source of ``createdAt``, token and upload expiry.
     :param version: the ``LinkedIn-Version`` the fake serves (``fake.versions`` may grow).
     """
+
+    token_prefix = "li"
+    default_scope = SCOPE
+    access_lifetime = ACCESS_LIFETIME
+    code_lifetime = CODE_LIFETIME
+    query_token_names = QUERY_TOKEN_NAMES
+    unknown_client = (401, "invalid_client")
+    unsupported_grant = "unsupported_grant_type"
 
     def __init__(
         self,
@@ -136,25 +134,16 @@ class FakeLinkedIn(FakeServer):
         client_id: str = "signpost-li",
         client_secret: str = "signpost-li-secret",
     ) -> None:
-        super().__init__(clock=clock)
+        super().__init__(clock=clock, client_id=client_id, client_secret=client_secret)
         self.author = author
         self.version = version
         self.versions = {version}
-        self.client_id = client_id
-        self.client_secret = client_secret
         self.name = "Signpost"
         self.posts: list[dict[str, Any]] = []  # oldest first: urn, commentary, content...
         self.images: dict[str, bytes] = {}  # image urn → the uploaded bytes
-        self.refreshes = 0  # successful refresh_token grants
         self.tokens_in_urls = 0  # requests refused for a token in their URL
-        self.access_token: str | None = None
-        self.refresh_token: str | None = None
-        self.scope = SCOPE
-        self._access_expires = self._refresh_expires = self.clock.now()
-        self._issued: set[str] = set()
-        self._codes: dict[str, dict[str, Any]] = {}
+        self._refresh_expires = self.clock.now()
         self._uploads: dict[str, int] = {}  # image id → upload URL expiry (epoch ms)
-        self._counter = 0
         self.route("GET", r"/oauth/v2/authorization", self._authorize)
         self.route("POST", r"/oauth/v2/accessToken", self._token)
         self.route("GET", r"/v2/userinfo", self._userinfo)
@@ -164,22 +153,6 @@ class FakeLinkedIn(FakeServer):
         self.route("GET POST", r"/rest/posts", self._posts)
 
     # --- helpers for tests -----------------------------------------------------------
-
-    def grant(self, scope: str = SCOPE) -> dict[str, str]:
-        """A fresh token set, as a finished ``channels connect`` would have stored it:
-        ``{"access_token", "refresh_token", "expires_at"}`` (ISO 8601 UTC, now + 60 days)."""
-        self.scope = scope
-        issued = self._issue(new_refresh=True)
-        tokens = {k: issued[k] for k in ("access_token", "refresh_token")}
-        return {**tokens, "expires_at": self._access_expires.strftime("%Y-%m-%dT%H:%M:%SZ")}
-
-    def expire_access_token(self) -> None:
-        """The current access token answers 401 from now on; the refresh token still works."""
-        self._access_expires = self.clock.now()
-
-    def reject_token(self) -> None:
-        """The member revoked the app: the access and the refresh token stop working."""
-        self.access_token = self.refresh_token = None
 
     def rate_limit(self, *, times: int = 1) -> None:
         """The next ``times`` requests get ``429``, with no reset header (LinkedIn has none)."""
@@ -207,35 +180,23 @@ class FakeLinkedIn(FakeServer):
 
     # --- tokens and guards -----------------------------------------------------------
 
-    def _issue(self, *, new_refresh: bool) -> dict[str, Any]:
-        """A new access token (the old one stops working); a new refresh token on a grant."""
-        self._counter += 1
+    def _issue(self, *, new_refresh: bool = True) -> dict[str, Any]:
+        """A new access token (the old one stops working); a new refresh token on a grant,
+        the same one, its lifetime shrinking, on a refresh."""
+        answer = self._new_access_token()
         now = self.clock.now()
-        self.access_token = f"li-access-{self._counter}"
-        self._access_expires = now + ACCESS_LIFETIME
         if new_refresh:
-            self.refresh_token = f"li-refresh-{self._counter}"
+            self._new_refresh_token()
             self._refresh_expires = now + REFRESH_LIFETIME
-        assert self.refresh_token is not None
-        self._issued |= {self.access_token, self.refresh_token}
         return {
-            "access_token": self.access_token,
-            "expires_in": int(ACCESS_LIFETIME.total_seconds()),
+            **answer,
             "refresh_token": self.refresh_token,
             "refresh_token_expires_in": int((self._refresh_expires - now).total_seconds()),
             "scope": self.scope,
         }
 
-    def _unauthorized(self, request: Request) -> Reply | None:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if (
-            scheme.lower() != "bearer"
-            or self.access_token is None
-            or token.strip() != self.access_token
-            or self.clock.now() >= self._access_expires
-        ):
-            return json_reply(401, INVALID_TOKEN)
-        return None
+    def _invalid_token(self) -> Reply:
+        return json_reply(401, INVALID_TOKEN)
 
     def _rest_refusal(self, request: Request) -> Reply | None:
         """The Bearer token, then ``LinkedIn-Version``, then ``X-Restli-Protocol-Version``."""
@@ -266,7 +227,7 @@ class FakeLinkedIn(FakeServer):
 
     def dispatch(self, request: Request) -> Reply:
         """Refuse a token in the URL before anything else."""
-        if any(k in QUERY_TOKEN_NAMES or v in self._issued for k, v in request.query.items()):
+        if self._token_in_url(request):
             self.tokens_in_urls += 1
             return error(400, "BAD_REQUEST", "Send tokens in the Authorization header only.")
         return super().dispatch(request)
@@ -276,48 +237,25 @@ class FakeLinkedIn(FakeServer):
 
     # --- OAuth 2 ---------------------------------------------------------------------
 
-    def _authorize(self, request: Request, match: re.Match[str]) -> Reply:
-        """Auto-consent: ``302`` to ``redirect_uri?code=..&state=..``."""
-        params = request.query
-        missing = [name for name in AUTHORIZE_PARAMS if not params.get(name)]
-        if missing:
-            return oauth_error(400, "invalid_request", f"Missing parameter: {missing[0]}")
-        if params["response_type"] != "code" or params.get("code_challenge_method") != "S256":
-            return oauth_error(400, "invalid_request", "response_type=code and S256 required")
-        if params["client_id"] != self.client_id:
-            return oauth_error(401, "invalid_client", "Unknown client_id")
-        self._counter += 1
-        code = f"li-code-{self._counter}"
-        self._codes[code] = {**params, "at": self.clock.now()}
-        separator = "&" if "?" in params["redirect_uri"] else "?"
-        query = urlencode({"code": code, "state": params["state"]})
-        return Reply(302, b"", {"Location": params["redirect_uri"] + separator + query})
-
-    def _token(self, request: Request, match: re.Match[str]) -> Reply:
-        if request.content_type != "application/x-www-form-urlencoded":
-            return oauth_error(400, "invalid_request", "The body must be form-encoded.")
-        form, now = request.form, self.clock.now()
-        client = (form.get("client_id"), form.get("client_secret"))
+    def _client(self, request: Request) -> Reply | None:
+        """The client authenticates by ``client_id`` and ``client_secret`` form fields."""
+        client = (request.form.get("client_id"), request.form.get("client_secret"))
         if client != (self.client_id, self.client_secret):
             return oauth_error(401, "invalid_client", "Client authentication failed")
-        if form.get("grant_type") == "refresh_token":
-            token = form.get("refresh_token")
-            if not token or token != self.refresh_token or self._refresh_expires <= now:
-                return oauth_error(400, "invalid_grant", INVALID_GRANT)
-            self.refreshes += 1
-            return json_reply(200, self._issue(new_refresh=False))
-        if form.get("grant_type") == "authorization_code":
-            asked = self._codes.pop(form.get("code", ""), None)
-            if (
-                asked is None
-                or now >= asked["at"] + CODE_LIFETIME
-                or form.get("redirect_uri") != asked["redirect_uri"]
-                or s256(form.get("code_verifier", "")) != asked["code_challenge"]
-            ):
-                return oauth_error(400, "invalid_grant", INVALID_GRANT)
-            self.scope = asked["scope"]
-            return json_reply(200, self._issue(new_refresh=True))
-        return oauth_error(400, "unsupported_grant_type", "Missing or unsupported grant_type.")
+        return None
+
+    def _refresh(self, form: dict[str, str]) -> Reply:
+        """The refresh token is kept (LinkedIn does not rotate it) until its 365 days end."""
+        token = form.get("refresh_token")
+        if not token or token != self.refresh_token or self._refresh_expires <= self.clock.now():
+            return oauth_error(400, "invalid_grant", INVALID_GRANT)
+        self.refreshes += 1
+        return json_reply(200, self._issue(new_refresh=False))
+
+    def _exchange_code(self, form: dict[str, str]) -> Reply:
+        if not self._redeem(form):
+            return oauth_error(400, "invalid_grant", INVALID_GRANT)
+        return json_reply(200, self._issue())
 
     # --- credentials checks ----------------------------------------------------------
 

@@ -24,21 +24,26 @@ Errors: ``400`` problem JSON (``.../problems/invalid-request``), ``401``, ``403`
 the ``x-rate-limit-*`` headers too. Only OAuth 2 user tokens are modelled (no OAuth 1.0a).
 Not in channels.md, so this fake's own choices: the OAuth error bodies other than the
 reused refresh token, the 401 for a bad client, and the 400 for a token in the URL query.
+What X's OAuth 2 shares with LinkedIn's (token bookkeeping, the code flow, PKCE) is written
+once in :mod:`tests.fakes.oauth2`.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import math
 import re
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 from channels.text import x_weighted_length
 from scheduler.clock import Clock
-from tests.fakes.server import FakeServer, Reply, Request, UploadedFile, json_reply
+from tests.fakes.oauth2 import (
+    OAuth2Fake,
+    oauth_error,
+    s256,  # noqa: F401  re-exported for tests that act as the client
+)
+from tests.fakes.server import Reply, Request, UploadedFile, json_reply
 
 TWITTER_EPOCH_MS = 1288834974657
 TOKEN_LIFETIME = timedelta(seconds=7200)  # "otherwise 2 h" (§7)
@@ -52,8 +57,9 @@ RATE_WINDOW = timedelta(hours=3)
 INVALID_REQUEST = "https://api.twitter.com/2/problems/invalid-request"
 DUPLICATE = "You are not allowed to create a Tweet with duplicate content."
 REUSED_TOKEN = "Value passed for the token was invalid."
-AUTHORIZE_PARAMS = "response_type client_id redirect_uri scope state code_challenge".split()
-QUERY_TOKEN_NAMES = {"access_token", "refresh_token", "bearer_token", "oauth_token", "token"}
+QUERY_TOKEN_NAMES = frozenset(
+    {"access_token", "refresh_token", "bearer_token", "oauth_token", "token"}
+)
 
 
 def problem(
@@ -68,22 +74,12 @@ def invalid_request(detail: str) -> Reply:
     return problem(400, "Invalid Request", detail, INVALID_REQUEST)
 
 
-def oauth_error(status: int, error: str, description: str) -> Reply:
-    return json_reply(status, {"error": error, "error_description": description})
-
-
-def s256(verifier: str) -> str:
-    """The PKCE S256 challenge of ``verifier``: base64url(sha256), without padding."""
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
 def _timestamp(moment: datetime) -> str:
     """X's ``created_at``: ``2026-01-31T12:00:00.000Z``."""
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-class FakeX(FakeServer):
+class FakeX(OAuth2Fake):
     """One X user who granted the Signpost app OAuth 2 user access.
 
     :param username: the handle, used in ``/2/users/me`` and :meth:`tweet_url`.
@@ -92,6 +88,13 @@ class FakeX(FakeServer):
     :param max_length: the weighted limit (280; premium accounts get more).
     :param client_id: the app's OAuth 2 client id; ``client_secret`` for HTTP Basic.
     """
+
+    token_prefix = "x"
+    default_scope = SCOPE
+    access_lifetime = TOKEN_LIFETIME
+    query_token_names = QUERY_TOKEN_NAMES
+    unknown_client = (400, "invalid_request")
+    unsupported_grant = "invalid_request"
 
     def __init__(
         self,
@@ -103,29 +106,19 @@ class FakeX(FakeServer):
         client_id: str = "signpost-x-client",
         client_secret: str = "signpost-x-secret",
     ) -> None:
-        super().__init__(clock=clock)
+        super().__init__(clock=clock, client_id=client_id, client_secret=client_secret)
         self.username = username
         self.user_id = user_id
         self.name = "Signpost"
         self.max_length = max_length
-        self.client_id = client_id
-        self.client_secret = client_secret
         self.tweets: list[dict[str, Any]] = []  # oldest first: id, text, created_at, media...
         self.media: dict[str, UploadedFile] = {}  # media id → the uploaded image
         self.alt_texts: dict[str, str] = {}  # media id → alt text
-        self.refreshes = 0  # successful refresh_token grants
         self.reused_refresh_tokens = 0  # refresh attempts with an already-used token
         self.client_auth: list[str] = []  # per token request: "basic" or "client_id"
-        self.access_token: str | None = None
-        self.refresh_token: str | None = None
-        self.scope = SCOPE
-        self._expires_at = self.clock.now()
-        self._issued: set[str] = set()  # every token ever handed out
         self._spent: set[str] = set()  # refresh tokens already rotated away
-        self._codes: dict[str, dict[str, str]] = {}  # authorization code → its request
         self._media_uploaded: dict[str, datetime] = {}
         self._pages: dict[str, int] = {}  # next_token → the newest tweet id of that page
-        self._counter = 0
         self._last_id = 0
         self._window: tuple[datetime, int] = (self.clock.now(), 0)  # rate window start, used
         self.route("GET", r"/i/oauth2/authorize", self._authorize)
@@ -137,25 +130,6 @@ class FakeX(FakeServer):
         self.route("POST", r"/2/tweets", self._create_tweet)
 
     # --- helpers for tests -----------------------------------------------------------
-
-    def grant(self, scope: str = SCOPE) -> dict[str, str]:
-        """A fresh token set, as a finished ``channels connect`` would have stored it:
-        ``{"access_token", "refresh_token", "expires_at"}`` (ISO 8601 UTC, now + 2 h)."""
-        self.scope = scope
-        issued = self._issue()
-        return {
-            "access_token": issued["access_token"],
-            "refresh_token": issued.get("refresh_token", ""),
-            "expires_at": self._expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        }
-
-    def expire_access_token(self) -> None:
-        """The current access token answers 401 from now on, as once its 2 h are over."""
-        self._expires_at = self.clock.now()
-
-    def reject_token(self) -> None:
-        """The user revoked the app: the access and the refresh token stop working."""
-        self.access_token = self.refresh_token = None
 
     def rate_limit(self, seconds: float, *, times: int = 1) -> None:
         """The next ``times`` requests get ``429``, ``x-rate-limit-reset`` = now + ``seconds``."""
@@ -174,24 +148,17 @@ class FakeX(FakeServer):
     # --- tokens and ids --------------------------------------------------------------
 
     def _issue(self) -> dict[str, Any]:
-        """New tokens (the old ones stop working) and the token endpoint's answer."""
-        self._counter += 1
-        self.access_token = f"x-access-{self._counter}"
-        self._expires_at = self.clock.now() + TOKEN_LIFETIME
-        answer: dict[str, Any] = {
-            "token_type": "bearer",
-            "access_token": self.access_token,
-            "expires_in": int(TOKEN_LIFETIME.total_seconds()),
-            "scope": self.scope,
-        }
+        """New tokens: the refresh token rotates (§15), and comes only with offline.access."""
+        answer = {"token_type": "bearer", **self._new_access_token(), "scope": self.scope}
         if self.refresh_token is not None:
             self._spent.add(self.refresh_token)
         self.refresh_token = None
         if "offline.access" in self.scope.split():
-            self.refresh_token = answer["refresh_token"] = f"x-refresh-{self._counter}"
-            self._issued.add(self.refresh_token)
-        self._issued.add(self.access_token)
+            answer["refresh_token"] = self._new_refresh_token()
         return answer
+
+    def _invalid_token(self) -> Reply:
+        return problem(401, "Unauthorized", "Unauthorized")
 
     def _snowflake(self) -> str:
         """X ids: milliseconds since the Twitter epoch << 22, strictly increasing."""
@@ -206,25 +173,11 @@ class FakeX(FakeServer):
             "x-rate-limit-reset": str(reset),
         }
 
-    def _unauthorized(self, request: Request) -> Reply | None:
-        """401 unless ``Authorization: Bearer`` carries the current, unexpired token."""
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if (
-            scheme.lower() != "bearer"
-            or self.access_token is None
-            or token.strip() != self.access_token
-            or self.clock.now() >= self._expires_at
-        ):
-            return problem(401, "Unauthorized", "Unauthorized")
-        return None
-
     # --- dispatch --------------------------------------------------------------------
 
     def dispatch(self, request: Request) -> Reply:
         """Refuse tokens in the URL, then answer; every 2xx gets ``x-rate-limit-*``."""
-        if any(
-            k.lower() in QUERY_TOKEN_NAMES or v in self._issued for k, v in request.query.items()
-        ):
+        if self._token_in_url(request):
             return invalid_request("Tokens must be sent in the Authorization header, not the URL.")
         reply = super().dispatch(request)
         if not 200 <= reply.status < 300:
@@ -244,24 +197,6 @@ class FakeX(FakeServer):
 
     # --- OAuth 2 ---------------------------------------------------------------------
 
-    def _authorize(self, request: Request, match: re.Match[str]) -> Reply:
-        """Auto-consent: ``302`` to ``redirect_uri?state=..&code=..``."""
-        params = request.query
-        missing = [name for name in AUTHORIZE_PARAMS if not params.get(name)]
-        if missing:
-            return oauth_error(400, "invalid_request", f"Missing parameter: {missing[0]}")
-        if params["response_type"] != "code" or params.get("code_challenge_method") != "S256":
-            return oauth_error(400, "invalid_request", "response_type=code and S256 required")
-        if params["client_id"] != self.client_id:
-            return oauth_error(400, "invalid_request", "Unknown client_id")
-        code = f"x-code-{len(self._codes) + 1}"
-        self._codes[code] = dict(params)
-        separator = "&" if "?" in params["redirect_uri"] else "?"
-        location = (
-            params["redirect_uri"] + separator + urlencode({"state": params["state"], "code": code})
-        )
-        return Reply(302, b"", {"Location": location})
-
     def _client(self, request: Request) -> Reply | None:
         """The client: HTTP Basic ``client_id:client_secret``, or a ``client_id`` field."""
         scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
@@ -278,20 +213,9 @@ class FakeX(FakeServer):
             return None
         return oauth_error(401, "unauthorized_client", "Missing valid authorization header")
 
-    def _token(self, request: Request, match: re.Match[str]) -> Reply:
-        if request.content_type != "application/x-www-form-urlencoded":
-            return oauth_error(400, "invalid_request", "The body must be form-encoded.")
-        if (denied := self._client(request)) is not None:
-            return denied
-        form = request.form
-        if form.get("grant_type") == "refresh_token":
-            return self._refresh(form.get("refresh_token", ""))
-        if form.get("grant_type") == "authorization_code":
-            return self._exchange_code(form)
-        return oauth_error(400, "invalid_request", "Missing or unsupported grant_type.")
-
-    def _refresh(self, refresh_token: str) -> Reply:
+    def _refresh(self, form: dict[str, str]) -> Reply:
         """A refresh token works once (§15); the answer carries the next one."""
+        refresh_token = form.get("refresh_token", "")
         if not refresh_token or refresh_token != self.refresh_token:
             if refresh_token in self._spent:
                 self.reused_refresh_tokens += 1
@@ -300,17 +224,10 @@ class FakeX(FakeServer):
         return json_reply(200, self._issue())
 
     def _exchange_code(self, form: dict[str, str]) -> Reply:
-        """A code works once, for its redirect URI and the verifier of its challenge."""
-        asked = self._codes.pop(form.get("code", ""), None)
-        if (
-            asked is None
-            or form.get("redirect_uri") != asked["redirect_uri"]
-            or s256(form.get("code_verifier", "")) != asked["code_challenge"]
-        ):
+        if not self._redeem(form):
             return oauth_error(
                 400, "invalid_request", "Value passed for the authorization code was invalid."
             )
-        self.scope = asked["scope"]
         return json_reply(200, self._issue())
 
     # --- users and timeline ----------------------------------------------------------
