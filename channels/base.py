@@ -174,6 +174,9 @@ class Adapter:
     dedup_window: ClassVar[timedelta | None] = None
     #: JSON keys of an error body that hold the server's words, for :func:`raise_for`
     said_keys: ClassVar[tuple[str, ...]] = ("error", "message")
+    #: the network has been seen to make the post and then answer 5xx (Facebook, LinkedIn:
+    #: channels.md §15), so a 5xx to a sending request is an unknown outcome, not transient
+    server_error_may_post: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         """Adapters that keep state between calls (a login session) set it up here."""
@@ -314,6 +317,11 @@ class Adapter:
                     f"{self.name}: connection lost after sending ({kind})"
                 ) from exc
             raise TransientError(f"{self.name}: connection lost ({kind})") from exc
+        if sends and self.server_error_may_post and response.status_code >= 500:
+            raise OutcomeUnknown(
+                f"{self.name}: answered {response.status_code} to the post, which {self.type}"
+                " sometimes makes anyway; it is looked up, never resent blind"
+            )
         if (classify or self.classify)(response, json_or_none(response)) is True:
             return response
         raise_for(response, self.name, self.now(), said(response, *self.said_keys))
@@ -343,6 +351,23 @@ class Adapter:
     ) -> Any:
         """:meth:`request`, then :meth:`expect` ``fields``: the parsed JSON body."""
         return self.expect(self.request(method, url, sends=sends, **kwargs), *fields, sends=sends)
+
+    def prepared_ids(self, message: Message) -> list[str]:
+        """The ids :meth:`prepare` recorded for ``message`` (comma-joined), or prepared now
+        when it is published without that step."""
+        prepared = message.prepared if message.prepared is not None else self._prepare(message)
+        return [i for i in (prepared or "").split(",") if i]
+
+    def earlier_send(self, message: Message) -> Receipt:
+        """A duplicate refusal on a send: our earlier try if the account shows it since the
+        claim; otherwise the identical post is an older one, and this send is refused."""
+        found = self._lookup(message)
+        if found is not None:
+            return found
+        raise PermanentError(
+            f"{self.name}: {self.type} refuses the text as a duplicate of an older post"
+            " (not one of this send's); change the words to post it again"
+        )
 
     # --- images -----------------------------------------------------------------------
 

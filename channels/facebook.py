@@ -53,6 +53,7 @@ class FacebookChannel(OAuthAdapter):
     """Post to one Facebook Page."""
 
     type = "facebook"
+    server_error_may_post = True
 
     @property
     def api(self) -> str:
@@ -73,11 +74,6 @@ class FacebookChannel(OAuthAdapter):
         if posting and error is not None and error.get("code") in DUPLICATE_CODES:
             if error.get("code") == 506 or "already posted" in str(error.get("message", "")):
                 raise Duplicate(f"{self.name}: Facebook refused the message as a duplicate")
-        if posting and response.status_code >= 500:
-            raise OutcomeUnknown(
-                f"{self.name}: Facebook answered {response.status_code} to the post; Graph"
-                " sometimes makes it anyway, so it is looked up, never resent blind"
-            )
         raise_graph_error(response, body, self.name, self.now())
         return None
 
@@ -104,11 +100,7 @@ class FacebookChannel(OAuthAdapter):
         return str(answer["id"])
 
     def _publish(self, message: Message) -> Receipt:
-        photos = (
-            [i for i in message.prepared.split(",") if i]
-            if message.prepared is not None
-            else [i for i in (self._prepare(message) or "").split(",") if i]
-        )
+        photos = self.prepared_ids(message)
         form = {"message": message.text, "published": "true", "fields": "id,permalink_url"}
         for n, photo in enumerate(photos):
             form[f"attached_media[{n}]"] = json.dumps({"media_fbid": photo})
@@ -117,13 +109,7 @@ class FacebookChannel(OAuthAdapter):
                 "POST", f"{self.api}/{self.page}/feed", sends=True, fields=("id",), data=form
             )
         except Duplicate:
-            found = self._lookup(message)
-            if found is not None:
-                return found
-            raise PermanentError(
-                f"{self.name}: Facebook refuses the message as a duplicate of an older post"
-                " (not one of this send's); change the words to post it again"
-            ) from None
+            return self.earlier_send(message)
         return self._receipt(answer)
 
     def _receipt(self, post: dict[str, Any]) -> Receipt:

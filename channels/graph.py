@@ -12,6 +12,7 @@ from typing import Any
 
 from channels.answers import retry_after_seconds, short
 from channels.errors import PermanentError, TransientError
+from channels.oauth import TokenRefused
 
 TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 341, 368, 613})
 #: Graph's call-count limits name no delay; wait this long before the next try
@@ -45,8 +46,6 @@ def regain_seconds(headers: Any) -> float | None:
 
 def raise_graph_error(response: Any, body: Any, channel: str, now: Any) -> None:
     """Raise what a Graph error means; nothing when the answer carries no error object."""
-    from channels.oauth import TokenRefused
-
     error = graph_error(body)
     if error is None or response.status_code == 401:
         return  # a 401 is the token: OAuthAdapter refreshes or says credentials rejected

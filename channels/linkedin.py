@@ -24,7 +24,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -63,6 +62,7 @@ class LinkedInChannel(OAuthAdapter):
     """Post as one LinkedIn organisation (or member)."""
 
     type = "linkedin"
+    server_error_may_post = True
     said_keys = ("message",)
 
     @property
@@ -100,13 +100,6 @@ class LinkedInChannel(OAuthAdapter):
                     f"{self.name}: LinkedIn refused the text as a duplicate",
                     found.group(1) if found else None,
                 )
-        if posting and response.status_code >= 500:
-            raise OutcomeUnknown(
-                f"{self.name}: LinkedIn answered {response.status_code} to the post; it may"
-                " have been made, so it is looked up, never resent blind"
-            )
-        if posting and response.status_code == 201:
-            return True  # an empty body: the urn is in x-restli-id
         return None
 
     # --- tokens and connect ----------------------------------------------------------
@@ -125,19 +118,9 @@ class LinkedInChannel(OAuthAdapter):
             if person
             else ("w_organization_social", "r_organization_social"),
             client_id=client_id,
-            client_secret=self._client_secret(),
+            client_secret=self.client_secret(required=True),
             secret_in_form=True,
         )
-
-    def _client_secret(self) -> str:
-        name = self.options.get("client_secret_env")
-        secret = os.environ.get(name or "", "")
-        if not secret:
-            raise PermanentError(
-                f"{self.name}: set client_secret_env to the variable holding your LinkedIn"
-                " app's client secret" + (f" ({name} is not set)" if name else "")
-            )
-        return secret
 
     def _refresh(self, tokens: Tokens) -> Tokens:
         app = self.oauth_app()
@@ -197,12 +180,7 @@ class LinkedInChannel(OAuthAdapter):
         except Duplicate as exc:
             if exc.urn:
                 return self._receipt(exc.urn)  # §15: the earlier post's urn, our first try
-            found = self._lookup(message)
-            if found is None:
-                raise PermanentError(
-                    f"{self.name}: LinkedIn refuses the text as a duplicate of an older post"
-                ) from None
-            return found
+            return self.earlier_send(message)
         urn = response.headers.get("x-restli-id")
         if not urn:
             raise OutcomeUnknown(

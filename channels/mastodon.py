@@ -94,10 +94,7 @@ class MastodonChannel(Adapter):
         return ",".join(self._upload(f) for f in files)
 
     def _publish(self, message: Message) -> Receipt:
-        if message.prepared is not None:
-            media_ids = [i for i in message.prepared.split(",") if i]
-        else:
-            media_ids = [self._upload(f) for f in self.media_files(message)]
+        media_ids = self.prepared_ids(message)
         body: dict[str, Any] = {
             "status": message.text,
             "visibility": self.options.get("visibility", "public"),

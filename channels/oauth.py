@@ -9,6 +9,7 @@ Tokens travel only in the ``Authorization`` header, never in a URL (httpx logs U
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from channels.base import Adapter, PermanentError
@@ -41,6 +42,20 @@ class OAuthAdapter(Adapter):
             assert self.secret is not None
             return Tokens(access_token=self.secret())
         return store.current(self.now(), self._refresh, renews_itself=self.renews_itself)
+
+    def client_secret(self, *, required: bool) -> str | None:
+        """The app's client secret from the variable ``client_secret_env`` names (None for
+        a public client when not ``required``), never from the config itself."""
+        name = self.options.get("client_secret_env")
+        if not name and not required:
+            return None  # a public client: PKCE alone
+        secret = os.environ.get(name or "", "")
+        if not secret:
+            raise PermanentError(
+                f"{self.name}: set client_secret_env to the variable holding the app's client"
+                " secret" + (f" ({name} is not set)" if name else "")
+            )
+        return secret
 
     def token_note(self) -> str:
         """When the token file's access token lapses and whether it renews, for ``check``."""

@@ -20,6 +20,19 @@ def has_secret(options: Mapping[str, Any]) -> bool:
     return bool(options.get("token_env") or options.get("token_file"))
 
 
+def require_private(channel: str, path: Path, missing: str = "") -> None:
+    """Refuse a ``token_file`` that is absent or that group or others may read (0600 only);
+    ``missing`` is added to the "does not exist" message (what to run to make it)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise PermanentError(f"{channel}: token_file {path} does not exist{missing}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise PermanentError(
+            f"{channel}: token_file {path} is readable by group or others; run: chmod 600 {path}"
+        )
+
+
 def read_secret(channel: str, options: Mapping[str, Any], base: Path | None = None) -> str:
     """The channel's secret from ``token_env`` or ``token_file`` (which must be mode 0600)."""
     if options.get("token_env"):
@@ -32,15 +45,7 @@ def read_secret(channel: str, options: Mapping[str, Any], base: Path | None = No
         path = Path(options["token_file"])
         if base is not None and not path.is_absolute():
             path = base / path
-        try:
-            mode = path.stat().st_mode
-        except FileNotFoundError:
-            raise PermanentError(f"{channel}: token_file {path} does not exist") from None
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise PermanentError(
-                f"{channel}: token_file {path} is readable by group or others;"
-                f" run: chmod 600 {path}"
-            )
+        require_private(channel, path)
         try:
             value = path.read_text(encoding="utf-8").strip()
         except OSError as exc:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from channels.errors import PermanentError
+from channels.secrets import require_private
 
 #: refresh this long before the access token's stated expiry
 MARGIN = timedelta(minutes=5)
@@ -85,18 +85,7 @@ class TokenFile:
 
     def read(self) -> Tokens:
         """The tokens in the file; PermanentError naming the file (never its content)."""
-        try:
-            mode = self.path.stat().st_mode
-        except FileNotFoundError:
-            raise PermanentError(
-                f"{self.channel}: token_file {self.path} does not exist;"
-                f" run: signpost channels connect {self.channel}"
-            ) from None
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise PermanentError(
-                f"{self.channel}: token_file {self.path} is readable by group or others;"
-                f" run: chmod 600 {self.path}"
-            )
+        require_private(self.channel, self.path, f"; run: signpost channels connect {self.channel}")
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             expires = data.get("expires_at")

@@ -86,19 +86,8 @@ class XChannel(OAuthAdapter):
             token_url=f"{self.base}/2/oauth2/token",
             scopes=SCOPES,
             client_id=client_id,
-            client_secret=self._client_secret(),
+            client_secret=self.client_secret(required=False),
         )
-
-    def _client_secret(self) -> str | None:
-        import os
-
-        name = self.options.get("client_secret_env")
-        if not name:
-            return None  # a public client: PKCE alone
-        secret = os.environ.get(name, "")
-        if not secret:
-            raise PermanentError(f"{self.name}: environment variable {name} is not set")
-        return secret
 
     def _refresh(self, tokens: Tokens) -> Tokens:
         import httpx
@@ -108,7 +97,7 @@ class XChannel(OAuthAdapter):
             "refresh_token": tokens.refresh_token or "",
             "client_id": self.options.get("client_id", ""),
         }
-        secret = self._client_secret()
+        secret = self.client_secret(required=False)
         auth = httpx.BasicAuth(self.options.get("client_id", ""), secret) if secret else None
         answer = self.call(
             "POST",
@@ -150,11 +139,7 @@ class XChannel(OAuthAdapter):
         return media_id
 
     def _publish(self, message: Message) -> Receipt:
-        media_ids = (
-            [i for i in message.prepared.split(",") if i]
-            if message.prepared is not None
-            else [i for i in (self._prepare(message) or "").split(",") if i]
-        )
+        media_ids = self.prepared_ids(message)
         body: dict[str, Any] = {"text": message.text}
         if media_ids:
             body["media"] = {"media_ids": media_ids}
@@ -163,18 +148,8 @@ class XChannel(OAuthAdapter):
                 "POST", f"{self.base}/2/tweets", sends=True, fields=("data.id",), json=body
             )
         except Duplicate:
-            return self._landed_before(message)
+            return self.earlier_send(message)
         return self._receipt(str(answer["data"]["id"]))
-
-    def _landed_before(self, message: Message) -> Receipt:
-        """A duplicate refusal: our earlier try if the account shows it, else a refusal."""
-        found = self._lookup(message)
-        if found is not None:
-            return found
-        raise PermanentError(
-            f"{self.name}: X refuses the text as a duplicate of an older post on the account"
-            " (not one of this send's); change the words to post it again"
-        )
 
     def _receipt(self, tweet_id: str) -> Receipt:
         username = self.options.get("username", "i")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from scheduler.cli.app import channels_app
-from scheduler.cli.options import say, workspace
+from scheduler.cli.options import require_channel, say, workspace
 
 DEFAULT_PORT = 8976
 
@@ -46,13 +46,8 @@ def channels_connect(
 
     ws = workspace(ctx, initialised=False)
     configured = ws.settings.channels
-    if name not in configured:
-        raise UserError(
-            f"no channel named '{name}' (configured: {', '.join(sorted(configured)) or 'none'})"
-        )
+    require_channel(configured, name)
     path = configured[name].options.get("token_file")
-    if not path:
-        raise UserError(f"[channels.{name}] token_file: set the file the tokens are kept in")
     with httpx.Client(timeout=30) as client:
         adapter = open_channels(ws.settings, ws.clock, client).get(name)
         if adapter is None or not hasattr(adapter, "oauth_app"):
@@ -60,6 +55,8 @@ def channels_connect(
                 f"channel '{name}' ({configured[name].type}) has no OAuth connection:"
                 " put its token in token_env or token_file"
             )
+        if not path:
+            raise UserError(f"[channels.{name}] token_file: set the file the tokens are kept in")
         try:
             app = adapter.oauth_app()
             say(f"Open this address, sign in as the account for '{name}' and allow access:")

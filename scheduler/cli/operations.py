@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from scheduler.cli.app import app, channels_app, post_app
-from scheduler.cli.options import FormatOpt, say, workspace, writing
+from scheduler.cli.options import FormatOpt, require_channel, say, workspace, writing
 from scheduler.output import Format
 
 
@@ -187,16 +187,13 @@ def channels_check(
     import httpx
 
     from channels.base import ChannelError
-    from posts.errors import UserError
     from scheduler.output import render
     from scheduler.workspace import open_channels
 
     ws = workspace(ctx, initialised=False)
     configured = ws.settings.channels
-    if name is not None and name not in configured:
-        raise UserError(
-            f"no channel named '{name}' (configured: {', '.join(sorted(configured)) or 'none'})"
-        )
+    if name is not None:
+        require_channel(configured, name)
     rows = []
     with httpx.Client(timeout=15) as client:
         adapters = open_channels(ws.settings, ws.clock, client)

@@ -65,6 +65,16 @@ def say(text: str) -> None:
     message(text)
 
 
+def require_channel(configured: Any, name: str) -> None:
+    """Refuse a channel name the config does not have, listing the ones it does."""
+    from posts.errors import UserError
+
+    if name not in configured:
+        raise UserError(
+            f"no channel named '{name}' (configured: {', '.join(sorted(configured)) or 'none'})"
+        )
+
+
 def split_names(channels: str) -> list[str]:
     """Channel names from a comma-separated option."""
     return [n.strip() for n in channels.split(",") if n.strip()]
