@@ -272,3 +272,40 @@ def test_x_counts_as_x_does_and_premium_raises_the_limit() -> None:
 
     assert standard.count(text) == len("Call 0808 1000 900 ") + 2 + 1 + 23  # emoji 2, URL 23
     assert (standard.limit, premium.limit) == (280, 25_000)
+
+
+@pytest.mark.parametrize(
+    ("channel", "options", "said"),
+    [
+        ("nowhere", {}, "no channel named 'nowhere' (configured: mastodon, x-police)"),
+        ("x-police", {"token_file": None}, "[channels.x-police] token_file: set the file"),
+        ("x-police", {"client_id": None}, "x-police: set client_id (your X app's OAuth 2"),
+        ("mastodon", {}, "channel 'mastodon' (mastodon) has no OAuth connection"),
+    ],
+)
+def test_channels_connect_refuses_what_it_cannot_connect_in_one_line(
+    tmp_path: Path, channel: str, options: dict, said: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from scheduler.cli import app
+    from scheduler.configfile import ConfigFile
+    from tests.conftest import error_line
+
+    x_options = {
+        "username": "stopitnow",
+        "token_file": str(tmp_path / "x.json"),
+        "client_id": "cid",
+        **options,
+    }
+    config = (
+        ConfigFile("sqlite:///" + str(tmp_path / "db.sqlite"))
+        .with_channel("x-police", "x", **{k: v for k, v in x_options.items() if v is not None})
+        .with_channel("mastodon", "mastodon", url="https://m.example", token_env="M_TOKEN")
+        .write(tmp_path / "config.toml")
+    )
+
+    result = CliRunner().invoke(app, ["--config", str(config), "channels", "connect", channel])
+
+    assert said in error_line(result)
+    assert not (tmp_path / "x.json").exists()  # nothing written
