@@ -122,3 +122,16 @@ def test_a_bad_listen_value_names_the_key(
     message = error_line(initialised("carol", "web", config=config))
 
     assert "[web] listen" in message and "HOST:PORT" in message
+
+
+def test_without_the_web_extra_it_says_how_to_install_it(
+    initialised: Signpost, database: TestDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if never installed
+    config = web_config(database, tmp_path, free_port())
+
+    message = error_line(initialised("carol", "web", config=config))
+
+    assert message == (
+        "the review page needs the web extra (uvicorn is missing): pip install 'signpost[web]'"
+    )

@@ -27,7 +27,12 @@ def web(ctx: typer.Context) -> None:
     """
     import logging
 
-    try:
+    try:  # everything the extra brings, before the database is even opened
+        import asgi_csrf  # noqa: F401
+        import authlib  # noqa: F401
+        import uvicorn  # noqa: F401
+
+        import scheduler.web.app  # noqa: F401  (Starlette, Jinja2)
         from scheduler.web.serve import serve
     except ImportError as exc:
         raise UserError(
