@@ -15,7 +15,8 @@
   ``https://www.linkedin.com/feed/update/<urn>``.
 - Never twice: no idempotency; a 5xx to the post may have posted it (an unknown outcome,
   looked up). ``422 DUPLICATE_POST`` "Content is a duplicate of urn:li:share:…" names the
-  earlier post: on a send that is the receipt (§15).
+  earlier post (§15): if the lookup finds it since the claim it is this send's receipt;
+  otherwise it is an older post and the send is refused, naming it.
 - Lookup: ``GET /rest/posts?author=<urn>&q=author&count=N&start=…`` newest first, paged
   until a post older than the claim (or the end) proves absence.
 - Errors: ``{"status", "code", "message"}``; 401 refresh-then-credentials; 429 and 5xx
@@ -178,9 +179,17 @@ class LinkedInChannel(OAuthAdapter):
         try:
             response = self._with_posting(body)
         except Duplicate as exc:
-            if exc.urn:
-                return self._receipt(exc.urn)  # §15: the earlier post's urn, our first try
-            return self.earlier_send(message)
+            # §15 names the earlier post; it is ours only if it was made since the claim
+            # (an identical post from last week must not pass for this one, unsent).
+            if exc.urn is None:
+                return self.earlier_send(message)
+            found = self._lookup(message)
+            if found is not None:
+                return found
+            raise PermanentError(
+                f"{self.name}: LinkedIn refuses the text as a duplicate of an older post,"
+                f" {exc.urn} (not one of this send's); change the words to post it again"
+            ) from None
         urn = response.headers.get("x-restli-id")
         if not urn:
             raise OutcomeUnknown(

@@ -105,17 +105,30 @@ def test_an_image_goes_up_through_the_images_api_with_its_alt_text(
     assert post["content"] == {"media": {"id": prepared, "altText": "Helpline card"}}
 
 
-def test_a_duplicate_refusal_names_the_earlier_post_which_becomes_the_receipt(
+def test_a_duplicate_refusal_of_our_lost_send_gives_that_post_as_the_receipt(
     channel, fake: FakeLinkedIn
 ) -> None:
     fake.drop_next(processed=True)
     with pytest.raises(OutcomeUnknown):
         channel.publish(message())
 
-    receipt = channel.publish(message())  # retried: LinkedIn says it has it
+    receipt = channel.publish(message(not_before=NOW - timedelta(minutes=1)))  # retried
 
     (post,) = fake.posts
     assert receipt.remote_id == post["urn"]
+
+
+def test_a_duplicate_of_an_older_post_is_refused_naming_it_not_recorded_as_sent(
+    channel, fake: FakeLinkedIn, clock: FrozenClock
+) -> None:
+    channel.publish(message())  # last week's post
+    clock.advance(timedelta(days=7))
+
+    with pytest.raises(PermanentError) as refused:
+        channel.publish(message(not_before=clock.now() - timedelta(minutes=1)))
+
+    (post,) = fake.posts
+    assert f"duplicate of an older post, {post['urn']}" in str(refused.value)
 
 
 def test_a_gateway_timeout_after_posting_is_unknown_and_the_lookup_finds_it(
