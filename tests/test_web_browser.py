@@ -12,6 +12,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -99,13 +100,15 @@ def test_an_approver_signs_in_opens_the_queue_and_approves_a_post(
     assert chrome.title == "Sign in · Signpost"
     # The name field has the focus: type, Tab to the password, Enter to send.
     assert chrome.switch_to.active_element.get_attribute("id") == "username"
-    ActionChains(chrome).send_keys("bob", Keys.TAB, BOB, Keys.ENTER).perform()
+    with new_page(chrome):
+        ActionChains(chrome).send_keys("bob", Keys.TAB, BOB, Keys.ENTER).perform()
 
     assert chrome.find_element(By.TAG_NAME, "h1").text == "Review queue"
     ActionChains(chrome).send_keys(Keys.TAB).perform()
     assert chrome.switch_to.active_element.text == "Skip to content"  # the first Tab stop
     assert "1 post awaits your review" in chrome.find_element(By.ID, "main").text
-    chrome.find_element(By.LINK_TEXT, f"Post {post['id']}, revision 1").click()
+    with new_page(chrome):
+        chrome.find_element(By.LINK_TEXT, f"Post {post['id']}, revision 1").click()
 
     assert chrome.find_element(By.TAG_NAME, "h1").text.startswith(f"Post {post['id']}")
     cards = chrome.find_elements(By.CSS_SELECTOR, "section.card")
@@ -119,7 +122,8 @@ def test_an_approver_signs_in_opens_the_queue_and_approves_a_post(
     assert (tmp_path / "post-page.png").stat().st_size > 10_000
 
     chrome.find_element(By.ID, "approve-comment").send_keys("Checked with the charity")
-    chrome.find_element(By.XPATH, "//button[normalize-space()='Approve revision 1']").click()
+    with new_page(chrome):
+        chrome.find_element(By.XPATH, "//button[normalize-space()='Approve revision 1']").click()
 
     message = chrome.find_element(By.CSS_SELECTOR, "[role=status].message").text
     assert f"You approved revision 1 of post {post['id']}: it is now approved." in message
@@ -142,7 +146,8 @@ def test_the_pages_fit_a_phone_without_scrolling_sideways(
     chrome.get(f"{served}/sign-in")
     chrome.find_element(By.ID, "username").send_keys("bob")
     chrome.find_element(By.ID, "password").send_keys(BOB)
-    chrome.find_element(By.XPATH, "//button[normalize-space()='Sign in']").click()
+    with new_page(chrome):
+        chrome.find_element(By.XPATH, "//button[normalize-space()='Sign in']").click()
 
     for path in ("/queue", f"/posts/{post['id']}", "/calendar", "/deliveries"):
         chrome.get(f"{served}{path}")
@@ -169,12 +174,29 @@ def test_every_page_passes_an_axe_accessibility_check(
     pages = {"/sign-in": violations(chrome, script)}
     chrome.find_element(By.ID, "username").send_keys("bob")
     chrome.find_element(By.ID, "password").send_keys(BOB)
-    chrome.find_element(By.XPATH, "//button[normalize-space()='Sign in']").click()
+    with new_page(chrome):
+        chrome.find_element(By.XPATH, "//button[normalize-space()='Sign in']").click()
     for path in ("/queue", f"/posts/{post['id']}", "/calendar", "/deliveries"):
         chrome.get(f"{served}{path}")
         pages[path] = violations(chrome, script)
 
     assert pages == {path: [] for path in pages}
+
+
+@contextmanager
+def new_page(chrome) -> Iterator[None]:
+    """Wait until what the block did (a click, an Enter) has replaced the page.
+
+    A form's submission navigates asynchronously: without the wait, the next lookup can find
+    the old page's elements, stale a moment later, or a chrome.get() can overtake the sign-in.
+    """
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.expected_conditions import staleness_of
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    old = chrome.find_element(By.TAG_NAME, "html")
+    yield
+    WebDriverWait(chrome, 10).until(staleness_of(old))
 
 
 def violations(chrome, axe_script: str) -> list[str]:
