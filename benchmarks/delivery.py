@@ -37,7 +37,8 @@ script starts itself (the tests' own, ``tests.peers.throwaway_cluster``: on 127.
 same receiver and the same baseline. For each configuration it reports throughput and
 lateness, the exactly-once check and ``audit verify``, the cores busy during the burst
 (daemons, PostgreSQL, receiver, whole machine), what each daemon sent, and how busy the
-advisory lock that serialises write transactions was (``pg_locks`` sampled every poll).
+audit chain's advisory lock, the one point daemons take turns at, was (``pg_locks``
+sampled every poll).
 The same code builds and reads both databases.
 
     .venv/bin/python benchmarks/delivery.py [--deliveries 2000] [--pending 100000] [--profile]

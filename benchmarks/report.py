@@ -150,7 +150,7 @@ def report_runs(
         ],
     )
     print(
-        "  (lock held: share of samples in which a transaction held the advisory lock;"
+        "  (lock held: share of samples in which a transaction held the audit chain's lock;"
         " holder in Python:\n  share in which its backend sat 'idle in transaction', waiting"
         " for the daemon; waiting:\n  transactions queued on the lock, on average)"
     )

@@ -1,5 +1,6 @@
 """What a burst costs while it runs: the cores each process used, and on PostgreSQL how busy
-the advisory lock that serialises write transactions was (``pg_locks``, every poll)."""
+the audit chain's advisory lock, the one serialisation point of the daemons' work, was
+(``pg_locks``, every poll)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from benchmarks.daemons import proc_status
+from posts.audit import CHAIN_LOCK
 from scheduler.workspace import Workspace
 from tests.peers import PgCluster
 
 
 @dataclass(frozen=True)
 class LockSamples:
-    """The advisory write lock sampled every poll during a burst on PostgreSQL."""
+    """The audit chain's advisory lock sampled every poll during a burst on PostgreSQL."""
 
     samples: int
     held: float  # share of samples in which a transaction held it
@@ -28,11 +30,11 @@ class LockSamples:
 
 
 class Sampler:
-    """While a burst runs: CPU time of the processes involved, and the write lock's use."""
+    """While a burst runs: CPU time of the processes involved, and the chain lock's use."""
 
     LOCKS = sa.text(
         "SELECT l.granted, a.state FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
-        " WHERE l.locktype = 'advisory'"
+        f" WHERE l.locktype = 'advisory' AND l.objid = {CHAIN_LOCK}"
     )
 
     def __init__(

@@ -6,9 +6,11 @@ any row breaks the chain at that row, and ``verify`` names the first bad ``seq``
 the newest rows cannot be seen from inside the database alone, so ``verify`` prints the head
 hash for the user to keep elsewhere (docs/audit.md).
 
-Appends are serialised by the database: on SQLite every write transaction holds the write
-lock from its first statement (``BEGIN IMMEDIATE`` in posts.store), so two writers cannot
-read the same chain head. Nothing secret is ever passed in ``details``.
+Appends are serialised: a transaction queues its events and links them into the chain just
+before it commits (:func:`link`), holding the chain's lock from reading the head to commit:
+SQLite's write lock (every write transaction is ``BEGIN IMMEDIATE``, posts.store), or on
+PostgreSQL an advisory lock taken for that last step only, so daemons working side by side
+wait for each other only there. Nothing secret is ever passed in ``details``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from posts.models import AuditEvent
 
 GENESIS = "0" * 64
 _HEAD = "signpost_audit_head"  # session.info key: the chain head as this transaction left it
+_PENDING = "signpost_audit_pending"  # session.info key: events recorded, not yet linked
+#: PostgreSQL advisory lock key held from reading the chain head to commit (posts.store)
+CHAIN_LOCK = 7_400_172
 #: session.info key: facts about where this transaction comes from, added to each event.
 CONTEXT = "signpost_audit_context"
 EXPORT_COLUMNS = ("seq", "time", "actor", "action", "subject", "details", "prev_hash", "hash")
@@ -58,42 +63,63 @@ def record(
     action: str,
     subject: str,
     details: dict[str, Any] | None = None,
-) -> str:
-    """Append one event to the chain inside the caller's transaction (never commits).
+) -> None:
+    """Add one event to this transaction's part of the chain (linked in by :func:`link`).
 
     Where the transaction was opened for a request (the review page), ``session.info[CONTEXT]``
     holds ``via`` and the client's address; they go into every event of that transaction, so
     no action of the page can be recorded without them.
 
-    Core statements rather than ORM objects: this runs several times for every delivery, and
-    the ORM's per-object work was most of the cost (docs/benchmarks.md). Returns the hash.
+    The event is only queued here: ``Store.transaction`` links the queue into the chain just
+    before it commits, so the one thing every writer must do in turn (read the head, append)
+    is as short as it can be and comes after all of the transaction's row work
+    (docs/delivery.md). A transaction that fails links nothing.
     """
+    details = {**(details or {}), **session.info.get(CONTEXT, {})}
+    time = now.isoformat(timespec="microseconds")
+    session.info.setdefault(_PENDING, []).append((time, actor, action, subject, details))
+
+
+def link(session: Session) -> int:
+    """Append this transaction's queued events to the chain, in order; how many.
+
+    Called by ``Store.transaction`` right before commit; may be called earlier too (a test
+    that looks at the rows mid-transaction), and later events then continue the chain. On
+    PostgreSQL the chain lock is taken first and held until commit: whoever holds it never
+    waits for a row lock (it only inserts here), so it cannot be part of a deadlock.
+    """
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return 0
     table = AuditEvent.__table__
-    # The head is read once per transaction: the transaction holds the write lock (SQLite's
-    # BEGIN IMMEDIATE), so no one else can append between our events.
     head = session.info.get(_HEAD)
     if head is None:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(sa.text(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK})"))
         head = session.execute(
             sa.select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1)
         ).first() or (0, GENESIS)
-    seq, prev = head[0] + 1, head[1]
-    time = now.isoformat(timespec="microseconds")
-    details = {**(details or {}), **session.info.get(CONTEXT, {})}
-    digest = event_hash(prev, seq, time, actor, action, subject, details)
-    session.execute(
-        table.insert().values(
-            seq=seq,
-            time=time,
-            actor=actor,
-            action=action,
-            subject=subject,
-            details=canonical_json(details).decode("utf-8"),
-            prev_hash=prev,
-            hash=digest,
+    seq, prev = head
+    rows = []
+    for time, actor, action, subject, details in pending:
+        seq += 1
+        digest = event_hash(prev, seq, time, actor, action, subject, details)
+        rows.append(
+            {
+                "seq": seq,
+                "time": time,
+                "actor": actor,
+                "action": action,
+                "subject": subject,
+                "details": canonical_json(details).decode("utf-8"),
+                "prev_hash": prev,
+                "hash": digest,
+            }
         )
-    )
-    session.info[_HEAD] = (seq, digest)
-    return digest
+        prev = digest
+    session.execute(table.insert(), rows)
+    session.info[_HEAD] = (seq, prev)
+    return len(rows)
 
 
 @dataclass(frozen=True)

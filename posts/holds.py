@@ -163,28 +163,51 @@ def cancel_waiting(session: Session, now: datetime, actor: str, post_id: int) ->
 
 
 def settle_post(session: Session, now: datetime, actor: str, post_id: int | None) -> None:
-    """Mark a post published (or partly) once every one of its deliveries has ended.
+    """Mark one post published (or partly) once every one of its deliveries has ended."""
+    settle_posts(session, now, actor, [post_id])
+
+
+def settle_posts(
+    session: Session, now: datetime, actor: str, post_ids: Iterable[int | None]
+) -> None:
+    """Mark each post published (or partly) once every one of its deliveries has ended.
 
     A cancelled post stays cancelled whatever its deliveries did: a person withdrew it, and
     a send already in flight then (recorded ``sent`` with its receipt, as it did go out)
     does not undo that. A delivery of a cancelled post that came back to wait for a retry is
-    cancelled here, the next time the engine records anything for the post.
+    cancelled here, the next time the engine records anything for the post. ``None`` (a
+    notification's post) is skipped. Two queries for all the posts, whatever their number:
+    the engine settles a batch of outcomes at once.
     """
-    if post_id is None:  # a notification: no post to settle
+    wanted = sorted({p for p in post_ids if p is not None})
+    if not wanted:
         return
-    post = session.get(Post, post_id)
-    if post.state in FINAL_POST_STATES:
-        cancel_waiting(session, now, actor, post_id)
-        return
-    states = session.exec(select(Delivery.state).where(Delivery.post_id == post_id)).all()
-    if not states or any(s not in ENDED for s in states):
-        return
-    live = [s for s in states if s != DeliveryState.cancelled]
-    sent = [s for s in live if s == DeliveryState.sent]
-    if not sent:
-        return
-    target = PostState.published if len(sent) == len(live) else PostState.partly_published
-    if post.state == target:
-        return
-    details = {"sent": len(sent), "deliveries": len(live)}
-    lifecycle.move_post(session, now, actor, post, target, "post.publish", details)
+    # Locked in id order (PostgreSQL): two daemons recording the last two deliveries of
+    # one post at once would each see the other's still sending, and neither would settle.
+    posts = session.exec(
+        select(Post)
+        .where(Post.id.in_(wanted))
+        .order_by(Post.id)
+        .with_for_update(of=Post)
+        .execution_options(populate_existing=True)
+    ).all()
+    states: dict[int, list[DeliveryState]] = {p: [] for p in wanted}
+    for post_id, state in session.exec(
+        select(Delivery.post_id, Delivery.state).where(Delivery.post_id.in_(wanted))
+    ).all():
+        states[post_id].append(state)
+    for post in posts:
+        if post.state in FINAL_POST_STATES:
+            cancel_waiting(session, now, actor, post.id)
+            continue
+        ended = states[post.id]
+        if not ended or any(s not in ENDED for s in ended):
+            continue
+        live = [s for s in ended if s != DeliveryState.cancelled]
+        sent = [s for s in live if s == DeliveryState.sent]
+        if not sent:
+            continue
+        target = PostState.published if len(sent) == len(live) else PostState.partly_published
+        if post.state != target:
+            details = {"sent": len(sent), "deliveries": len(live)}
+            lifecycle.move_post(session, now, actor, post, target, "post.publish", details)

@@ -21,13 +21,14 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
+from posts import audit
 from posts.errors import UserError
 
 #: The Alembic revision this code expects; a test keeps it equal to the migrations' head.
 SCHEMA_REVISION = "0006"
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_MS = 30_000
-WRITE_LOCK = 7_400_171  # PostgreSQL advisory lock key that serialises write transactions
+WRITE_LOCK = 7_400_171  # PostgreSQL advisory lock key: exclusive for a person's writes
 #: SQLite's primary result codes for a file it cannot read as a database.
 DAMAGED_CODES = {sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT}
 
@@ -89,16 +90,27 @@ class Store:
         self.engine.dispose()
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """A session whose changes are all committed together, or none on any exception."""
+    def transaction(self, *, concurrent: bool = False) -> Iterator[Session]:
+        """A session whose changes are all committed together, or none on any exception.
+
+        Its audit events are linked into the chain just before the commit (posts.audit).
+        On PostgreSQL a transaction runs alone, as SQLite's ``BEGIN IMMEDIATE`` gives, unless
+        it is ``concurrent``: the delivery engine's claims, lease renewals and outcomes,
+        which touch only rows they lock themselves (``SKIP LOCKED`` claims, guarded moves of
+        their own leases), run beside each other's and wait for one another only to append
+        to the audit chain. Everything else (a person's commands, housekeeping) waits until
+        no concurrent one is running, and they for it (docs/delivery.md).
+        """
         with self._database_errors_as_user_errors():
             with Session(self.engine.execution_options(signpost_write=True)) as session:
                 with session.begin():
                     if self.is_postgres:
-                        # One writer at a time, as SQLite's BEGIN IMMEDIATE gives: the audit
-                        # chain gets one head, and claims never interleave.
-                        session.execute(sa.text(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})"))
+                        shared = "_shared" if concurrent else ""
+                        session.execute(
+                            sa.text(f"SELECT pg_advisory_xact_lock{shared}({WRITE_LOCK})")
+                        )
                     yield session
+                    audit.link(session)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -167,6 +179,7 @@ class Store:
                 if before != SCHEMA_REVISION and on_change is not None:
                     with Session(bind=conn) as session:
                         on_change(session, before)
+                        audit.link(session)
                         session.flush()
         return before, SCHEMA_REVISION
 

@@ -68,12 +68,15 @@ def claim_due(
     limit: int,
 ) -> list[Claim]:
     """Take the lease on up to ``limit`` due, ready deliveries (in the caller's transaction)."""
+    # SKIP LOCKED (PostgreSQL; SQLite has one writer anyway): rows another daemon is
+    # claiming this moment are left to it, so claims of several daemons never queue.
     ids = list(
         session.exec(
             select(Delivery.id)
             .where(due_clause(now, settings.grace))
             .order_by(Delivery.due, Delivery.id)
             .limit(limit)
+            .with_for_update(skip_locked=True, of=Delivery)
         ).all()
     )
     if not ids:

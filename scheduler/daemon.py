@@ -200,7 +200,8 @@ class Daemon:
     def _sync(self, calendar: Any) -> None:
         """Re-read upcoming deliveries into the calendar; beat; refresh gauges."""
         now = self.engine.clock.now()
-        with self.engine.store.transaction() as session:
+        # concurrent: it writes only this daemon's own heartbeat row (posts.store)
+        with self.engine.store.transaction(concurrent=True) as session:
             upcoming = session.exec(
                 select(Delivery.id, Delivery.due, Delivery.next_attempt).where(
                     Delivery.state.in_(CLAIMABLE), Delivery.due <= now + HORIZON

@@ -116,8 +116,7 @@ class Outcomes:
 
     def settle_posts(self, session: Session, now: datetime) -> None:
         """Mark each post touched by this transaction's outcomes published, once."""
-        for post_id in sorted(p for p in self.settled if p is not None):
-            holds.settle_post(session, now, self.owner, post_id)
+        holds.settle_posts(session, now, self.owner, self.settled)
         self.settled.clear()
 
     def sent(self, session: Session, now: datetime, claim: Claim, receipt: Receipt) -> Report:

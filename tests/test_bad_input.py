@@ -335,6 +335,7 @@ def test_exception_in_transaction_keeps_no_row_and_no_audit_event(
         audit.record(
             session, now=NOW, actor="carol", action="campaign.add", subject="campaign:winter"
         )
+        audit.link(session)  # as the commit would, so the event is written too
         session.flush()
         assert stored_counts(session) == (1, 2)  # written, not yet committed
         raise RuntimeError("disk on fire")
