@@ -3,8 +3,6 @@
 (``campaign slots`` is with the other scheduling commands, in ``scheduler.cli.scheduling``.)
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 import typer

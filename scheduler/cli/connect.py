@@ -1,7 +1,5 @@
 """``signpost channels connect NAME``: authorize Signpost on a network, write its token_file."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

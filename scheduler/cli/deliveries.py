@@ -4,8 +4,6 @@
 theirs.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 import typer

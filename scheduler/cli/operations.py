@@ -1,8 +1,6 @@
 """Running Signpost: pause and resume, the channels, the daemon, the demo, and importing a
 spreadsheet of posts (``signpost post import``)."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

@@ -3,8 +3,6 @@
 The review steps (preview, submit, approve, reject, cancel) are in ``scheduler.cli.review``.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Any
 

@@ -4,8 +4,6 @@ An approval or rejection names the revision the reviewer saw (``--revision``, or
 terminal showed and the person confirmed); ``posts.workflow`` refuses it if the post changed.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 import typer

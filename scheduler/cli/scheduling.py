@@ -4,8 +4,6 @@ Times are read as typed, in the campaign's zone (``scheduler.when``); the series
 and every refusal are ``posts.scheduling``'s.
 """
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """``signpost init`` and ``signpost status``: the database as a whole (``posts.status``)."""
 
-from __future__ import annotations
-
 import typer
 
 from scheduler.cli.app import app

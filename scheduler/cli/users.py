@@ -4,8 +4,6 @@ Who the users are and what roles they hold stays in the config's ``[users]``; th
 only keep the password a user signs in with (as an argon2id hash, in ``posts.accounts``).
 """
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

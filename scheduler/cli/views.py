@@ -1,7 +1,5 @@
 """``signpost calendar`` and ``signpost report``: what is planned, and what went out."""
 
-from __future__ import annotations
-
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated

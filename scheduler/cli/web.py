@@ -1,7 +1,5 @@
 """``signpost web``: the approvers' review page (DESIGN §11), in the foreground."""
 
-from __future__ import annotations
-
 import typer
 
 from posts.errors import UserError
