@@ -51,6 +51,8 @@ __all__ = ["CLAIMABLE", "Claim", "Engine", "Report", "backoff"]
 log = logging.getLogger("signpost.delivery")
 
 KNOWN_OUTCOMES = (Receipt, TransientError, PermanentError)  # recorded without asking again
+#: seconds a send's outcome may wait for others to be recorded in the same transaction
+GATHER_S = 0.05
 Outcome = Receipt | ChannelError
 
 
@@ -114,19 +116,29 @@ class Engine:
         return report
 
     def _send_all(self, pool: ThreadPoolExecutor, taken: list[Claim]) -> Report:
-        """Send ``taken`` in parallel; record outcomes as they come, renewing the leases."""
+        """Send ``taken`` in parallel; record outcomes as they come, renewing the leases.
+
+        An outcome waits up to ``GATHER_S`` for others to share its transaction, or until
+        at least half of the sends still running have ended: in a burst the fixed cost of a
+        transaction (begin, the chain head, settling, commit) is then shared by several.
+        """
         report = Report()
         running: dict[Future[tuple[Claim, Outcome]], Claim] = {
             pool.submit(self._publish, c): c for c in taken
         }
         renew_every = self.settings.lease.total_seconds() / 4
         renewed = self.monotonic()  # the claim set the leases
+        gathered: list[tuple[Claim, Outcome]] = []  # ended, waiting to be recorded together
+        gather_until = 0.0
         away: DatabaseUnreachable | None = None
         while running:
-            done, _ = wait(running, timeout=renew_every, return_when=FIRST_COMPLETED)
+            timeout = max(0.0, gather_until - self.monotonic()) if gathered else renew_every
+            done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
             for future in done:
                 running.pop(future)
-                self._held_back.append(future.result())
+                if not gathered:
+                    gather_until = self.monotonic() + GATHER_S
+                gathered.append(future.result())
             if away is not None:
                 continue  # keep every answer; they are recorded when the database is back
             try:
@@ -135,9 +147,15 @@ class Engine:
                 if running and self.monotonic() - renewed >= renew_every:
                     self._renew([c.delivery_id for c in running.values()])
                     renewed = self.monotonic()
-                report.add(self.record_held_back())
+                if gathered and (
+                    not running or len(gathered) >= len(running) or self.monotonic() >= gather_until
+                ):
+                    self._held_back += gathered
+                    gathered = []
+                    report.add(self.record_held_back())
             except DatabaseUnreachable as exc:
                 away = exc
+        self._held_back += gathered
         if away is not None:
             raise away
         return report
