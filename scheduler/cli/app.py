@@ -97,13 +97,19 @@ def root(
 def main() -> None:
     """Console entry point.
 
-    When the command is done, every object left is moved out of the garbage collector's
-    sight (``gc.freeze``): the interpreter's teardown would otherwise walk the hundreds of
-    thousands that SQLAlchemy, SQLModel and pydantic build at import, which took 130 ms
-    after each database command (docs/decisions.md). Nothing is lost: output is flushed,
-    the database closed (``call_on_close``) and ``atexit`` handlers run as before; only
-    memory the process is about to give back anyway is not collected first.
+    The garbage collector is off while the modules load: what an import builds (SQLAlchemy,
+    SQLModel and pydantic build hundreds of thousands of objects) lives as long as the
+    process, so collecting during it finds nothing and cost about 50 ms a database command.
+    It is back on as soon as the command's workspace is open
+    (:func:`scheduler.cli.options.workspace`), before any row is read or written.
+
+    When the command is done, every object left is moved out of its sight (``gc.freeze``):
+    the interpreter's teardown would otherwise walk them all again, which took 130 ms after
+    each database command (docs/decisions.md). Nothing is lost: output is flushed, the
+    database closed (``call_on_close``) and ``atexit`` handlers run as before; only memory
+    the process is about to give back anyway is not collected first.
     """
+    gc.disable()
     try:
         app()
     finally:

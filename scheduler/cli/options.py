@@ -8,6 +8,7 @@ handling a command does; the queries and the rules are in ``posts/``. (The sessi
 
 from __future__ import annotations
 
+import gc
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -37,9 +38,22 @@ def workspace(ctx: typer.Context, *, initialised: bool = True) -> Workspace:
     if obj["workspace"] is None:
         obj["workspace"] = Workspace.open(obj["config"], obj["clock"])
         root.call_on_close(obj["workspace"].store.close)
+        collect_garbage()
         if initialised:
             obj["workspace"].store.require_current()
     return obj["workspace"]
+
+
+def collect_garbage() -> None:
+    """Turn the garbage collector back on if ``signpost``'s ``main()`` turned it off while
+    the modules loaded; what they built is frozen first, as it lives as long as the process.
+
+    From here on the command's own garbage is collected as usual (a daemon runs for months).
+    Where the collector was never turned off (tests, an embedding program), nothing changes.
+    """
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 @contextmanager
