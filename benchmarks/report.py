@@ -78,10 +78,21 @@ def label(database: str, daemons: int) -> str:
     return f"{database}, {daemons} daemon{'s' if daemons > 1 else ''}"
 
 
+def one_daemon(run: Run, runs: Sequence[Run]) -> Run | None:
+    """The run with one daemon on the same database as ``run``, if there was one."""
+    return next((r for r in runs if r.database == run.database and r.daemons == 1), None)
+
+
+def scaling(run: Run, runs: Sequence[Run]) -> str:
+    """Throughput against one daemon's on the same database: the scaling curve's points."""
+    one = one_daemon(run, runs)
+    return "-" if one is None or one is run else f"{run.burst.rate / one.burst.rate:.2f}x"
+
+
 def report_runs(
     runs: Sequence[Run], count: int, base_seconds: float, rounds: int, workers: int
 ) -> None:
-    """Each configuration's throughput, lateness, checks, CPU and write lock; the goals."""
+    """Each configuration's throughput, lateness, checks, CPU and chain lock; the goals."""
     base_rate = count / base_seconds
     print(
         f"\nbaseline: httpx.AsyncClient, {workers} at a time (median of {rounds}):"
@@ -94,6 +105,7 @@ def report_runs(
             "time",
             "rate",
             "vs baseline",
+            "vs 1 daemon",
             "late p50",
             "late p99",
             "received p50",
@@ -107,6 +119,7 @@ def report_runs(
                 seconds(run.burst.seconds),
                 f"{run.burst.rate:,.0f} /s",
                 f"{run.burst.rate / base_rate:.2f}x",
+                scaling(run, runs),
                 seconds(statistics.median(run.burst.late)),
                 seconds(percentile(run.burst.late, 99)),
                 seconds(statistics.median(run.burst.arrived_late)),
@@ -117,7 +130,7 @@ def report_runs(
             for run in runs
         ],
     )
-    print("\nduring the burst: cores busy (due → end) and the write lock, sampled every poll")
+    print("\nduring the burst: cores busy (due → end) and the chain lock, sampled every poll")
 
     def cores(run: Run, name: str) -> str:
         return "-" if run.burst.cpu is None else f"{run.burst.cpu.get(name, 0.0):.2f}"
@@ -165,6 +178,15 @@ def report_runs(
             (
                 "lateness p99 under 2 s",
                 *(met(percentile(r.burst.late, 99) < 2) for r in runs),
+            ),
+            (
+                "3 daemons at least 2x one (same database)",
+                *(
+                    "-"
+                    if r.daemons != 3 or one_daemon(r, runs) is None
+                    else met(r.burst.rate >= 2 * one_daemon(r, runs).burst.rate)
+                    for r in runs
+                ),
             ),
             (
                 "every delivery received exactly once",

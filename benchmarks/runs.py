@@ -123,7 +123,7 @@ class Burst:
     requests: int
     by_daemon: tuple[int, ...] = ()  # deliveries sent by each daemon, most first
     cpu: dict[str, float] | None = None  # cores busy from due to the end, by whom
-    lock: LockSamples | None = None  # PostgreSQL only: the write lock, sampled
+    lock: LockSamples | None = None  # PostgreSQL only: the audit chain lock, sampled
 
     @property
     def rate(self) -> float:
