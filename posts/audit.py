@@ -20,6 +20,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from json.encoder import encode_basestring as _quote  # a str as json.dumps writes it
 from typing import IO, Any
 
 import sqlalchemy as sa
@@ -36,6 +37,12 @@ CHAIN_LOCK = 7_400_172
 #: session.info key: facts about where this transaction comes from, added to each event.
 CONTEXT = "signpost_audit_context"
 EXPORT_COLUMNS = ("seq", "time", "actor", "action", "subject", "details", "prev_hash", "hash")
+_BATCH = 5000  # rows fetched at a time when streaming the chain
+_NO_END = 2**31 - 1  # the largest seq both databases hold (INTEGER on PostgreSQL)
+_CHAIN_SQL = (
+    f"SELECT {', '.join(EXPORT_COLUMNS)} FROM {AuditEvent.__tablename__}"
+    " WHERE seq BETWEEN ? AND ? ORDER BY seq"
+)
 
 
 def event_hash(
@@ -124,49 +131,135 @@ def link(session: Session) -> int:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What ``verify`` found: the number of good events, the head, or the first bad seq."""
+    """What ``verify`` found: the events checked, the head, or the first bad seq.
+
+    ``seq`` and ``head`` are the last good event's (the checkpoint's when none was checked
+    after it). ``by_value`` counts events whose stored text is not byte for byte what was
+    hashed but means the same (an older writer's JSON): they verify, and are counted so that
+    an auditor can see them (docs/decisions.md).
+    """
 
     count: int
     head: str
     bad_seq: int | None = None
     reason: str | None = None
+    seq: int = 0
+    by_value: int = 0
 
     @property
     def ok(self) -> bool:
         return self.bad_seq is None
 
 
-def verify(rows: Iterable[tuple[int, str, str, str, str, str, str, str]]) -> Verdict:
+def stored_event_hash(
+    prev_hash: str, seq: int, time: str, actor: str, action: str, subject: str, details: str
+) -> str:
+    """``event_hash`` of an event whose ``details`` are already canonical JSON text.
+
+    The stored text is spliced into the body as it is, with the other fields written as
+    ``canonical_json`` writes them (keys in sorted order, no spaces, each string JSON-quoted
+    as ``json.dumps(..., ensure_ascii=False)`` quotes it). That skips parsing, normalising
+    and re-serialising the details, most of what a million events cost. It equals
+    ``event_hash`` whenever the text is canonical and the strings are NFC, which is how
+    every event is written; where they are not, the result differs and ``verify`` falls
+    back to ``event_hash``. Quoting every string keeps the splice unambiguous: only the
+    details text itself can stand between ``"details":`` and ``,"seq":``.
+    """
+    body = (
+        f'{prev_hash}{{"action":{_quote(action)},"actor":{_quote(actor)},"details":{details}'
+        f',"seq":{seq},"subject":{_quote(subject)},"time":{_quote(time)}}}'
+    )
+    return sha256_hex(body.encode("utf-8"))
+
+
+def verify(
+    rows: Iterable[tuple[int, str, str, str, str, str, str, str]],
+    since: tuple[int, str] = (0, GENESIS),
+) -> Verdict:
     """Recompute the chain over ``rows`` (ordered by seq) and report the first break.
 
     A row is bad when its seq is not the next number (deleted or inserted rows), when its
     ``prev_hash`` is not the previous row's hash (reordered or removed rows), or when its hash
-    does not match its content (changed rows).
+    does not match its content (changed rows). Each hash is first computed from the stored
+    text (:func:`stored_event_hash`); only a row that does not match that way is parsed and
+    hashed as :func:`event_hash` defines it, before it is called bad.
+
+    ``since`` is a checkpoint, the (seq, hash) of an event proven earlier: rows before it are
+    skipped, the event at its seq must still carry its hash, and only the rows after it are
+    recomputed.
     """
-    prev, expected_seq, count = GENESIS, 1, 0
+    start, prev = since
+    rows = iter(rows)
+    if start:
+        if (reason := _mismatch(since, next((r for r in rows if r[0] >= start), None))) is not None:
+            return Verdict(0, prev, start, reason, start)
+    expected, by_value = start + 1, 0
     for seq, time, actor, action, subject, details, prev_hash, hash_ in rows:
-        if seq != expected_seq:
-            return Verdict(count, prev, seq, f"expected seq {expected_seq}, found {seq}")
+        if seq != expected:
+            reason = f"expected seq {expected}, found {seq}"
+            return Verdict(expected - start - 1, prev, seq, reason, expected - 1, by_value)
         if prev_hash != prev:
-            return Verdict(count, prev, seq, "prev_hash does not match the previous event")
+            reason = "prev_hash does not match the previous event"
+            return Verdict(expected - start - 1, prev, seq, reason, expected - 1, by_value)
+        if stored_event_hash(prev, seq, time, actor, action, subject, details) != hash_:
+            if reason := _recomputed(prev, seq, time, actor, action, subject, details, hash_):
+                return Verdict(expected - start - 1, prev, seq, reason, expected - 1, by_value)
+            by_value += 1
+        prev, expected = hash_, expected + 1
+    return Verdict(expected - start - 1, prev, seq=expected - 1, by_value=by_value)
+
+
+def _mismatch(since: tuple[int, str], row: tuple | None) -> str | None:
+    """Why ``row``, the first at or after the checkpoint ``since``, does not bear it out."""
+    seq, hash_ = since
+    if row is None or row[0] != seq:
+        return f"the log has no event {seq}, the checkpoint's (removed, or another log)"
+    if row[7] != hash_:
+        return f"event {seq} has hash {row[7]}, the checkpoint says {hash_} (rewritten)"
+    return None
+
+
+def _recomputed(
+    prev: str, seq: int, time: str, actor: str, action: str, subject: str, details: str, hash_: str
+) -> str | None:
+    """Why the event does not hash as :func:`event_hash` defines, or None if it does."""
+    try:
+        parsed = json.loads(details)
+    except ValueError:
+        return "details are not valid JSON"
+    if event_hash(prev, seq, time, actor, action, subject, parsed) != hash_:
+        return "hash does not match the event's content"
+    return None
+
+
+def chain_rows(session: Session, first: int = 1, last: int | None = None) -> Iterator[tuple]:
+    """The events from seq ``first`` to ``last`` (or the newest) as plain tuples in seq order,
+    streamed.
+
+    On SQLite through the driver's own cursor, which skips building a Core ``Row`` for each
+    of a million events (docs/benchmarks.md). Elsewhere through Core with ``yield_per``,
+    which on PostgreSQL is a server-side cursor, so a million rows are never all in memory.
+    Either is closed even when the caller stops early (verify at the first bad event).
+    """
+    bound = last if last is not None else _NO_END
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        cursor = connection.connection.cursor()
         try:
-            parsed = json.loads(details)
-        except ValueError:
-            return Verdict(count, prev, seq, "details are not valid JSON")
-        if event_hash(prev, seq, time, actor, action, subject, parsed) != hash_:
-            return Verdict(count, prev, seq, "hash does not match the event's content")
-        prev, expected_seq, count = hash_, expected_seq + 1, count + 1
-    return Verdict(count, prev)
-
-
-def chain_rows(session: Session) -> Iterator[tuple]:
-    """Every event as a plain tuple in seq order, streamed (fast on 100k+ events)."""
+            cursor.execute(_CHAIN_SQL, (first, bound))
+            while batch := cursor.fetchmany(_BATCH):
+                yield from batch
+        finally:
+            cursor.close()
+        return
     table = AuditEvent.__table__
-    query = sa.select(*(table.c[c] for c in EXPORT_COLUMNS)).order_by(table.c.seq)
-    # Closed even when the caller stops early (verify at the first bad event): on
-    # PostgreSQL yield_per is a server-side cursor that must not be left open.
-    with session.connection().execution_options(yield_per=5000).execute(query) as result:
-        yield from result
+    query = (
+        sa.select(*(table.c[c] for c in EXPORT_COLUMNS))
+        .where(table.c.seq.between(first, bound))
+        .order_by(table.c.seq)
+    )
+    with connection.execution_options(yield_per=_BATCH).execute(query) as rows:
+        yield from rows
 
 
 def events(
@@ -186,8 +279,10 @@ def events(
 
 
 def as_dict(row: Any) -> dict[str, Any]:
-    """One event as a JSON-ready dict, details parsed."""
-    out = {c: getattr(row, c) for c in EXPORT_COLUMNS}
+    """One event (a model, or a tuple of :func:`chain_rows`) as a JSON-ready dict, details
+    parsed."""
+    values = row if isinstance(row, tuple) else (getattr(row, c) for c in EXPORT_COLUMNS)
+    out = dict(zip(EXPORT_COLUMNS, values, strict=True))
     out["details"] = json.loads(out["details"])
     return out
 

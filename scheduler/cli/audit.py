@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -38,23 +38,48 @@ def audit_log(
     )
 
 
+SinceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--since",
+        metavar="CHECKPOINT",
+        help="Prove only the events after this checkpoint (as 'audit checkpoint' prints it).",
+    ),
+]
+FileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--file", help="Prove this export (csv or jsonl) instead of the database; no config."
+    ),
+]
+
+
 @audit_app.command("verify")
-def audit_verify(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
+def audit_verify(
+    ctx: typer.Context,
+    since: SinceOpt = None,
+    file: FileOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
     """Recompute the hash chain; exit 1 naming the first event that was changed, removed,
     inserted or reordered.
 
-    Keep the printed head hash somewhere else: it also proves that no newest events were
-    removed.
+    The head it prints is a checkpoint: keep it somewhere else. It proves later that no
+    event up to it was rewritten or removed, and --since starts the next check there.
+    --file proves an export without the database (Freedom of Information).
 
     Example:
 
         signpost audit verify
-    """
-    from posts import audit
-    from scheduler.output import emit_json, error
 
-    with reading(ctx) as (_ws, session):
-        verdict = audit.verify(audit.chain_rows(session))
+        signpost audit verify --since signpost-audit:1200:9f2c...
+
+        signpost audit verify --file foi-2026-11.csv
+    """
+    from posts.checkpoints import head
+    from scheduler.output import emit_json
+
+    verdict, start, where = _proven(ctx, since, file)
     if fmt == Format.json:
         emit_json(
             {
@@ -63,16 +88,88 @@ def audit_verify(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
                 "head": verdict.head,
                 "bad_seq": verdict.bad_seq,
                 "reason": verdict.reason,
+                "since": str(start) if start.seq else None,
+                "checkpoint": str(head(verdict)) if verdict.ok else None,
+                "by_value": verdict.by_value,
             }
         )
-    if not verdict.ok:
-        error(
-            f"audit chain broken at seq {verdict.bad_seq}: {verdict.reason}"
-            f" ({verdict.count} event(s) before it verify)"
-        )
-        raise typer.Exit(1)
+    _stop_if_broken(verdict, start, where)
     if fmt == Format.table:
-        typer.echo(f"audit log OK: {verdict.count} events, head {verdict.head}")
+        after = f" after seq {start.seq}" if start.seq else ""
+        typer.echo(f"{file or 'audit log'} OK: {verdict.count} events{after}, head {head(verdict)}")
+    if verdict.by_value:
+        say(
+            f"{verdict.by_value} of them stored in another form of the same JSON than the one"
+            " hashed (an older version's): they verify by value"
+        )
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    ctx: typer.Context,
+    since: SinceOpt = None,
+    file: FileOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Prove the chain, then print its head as a checkpoint to keep outside the database.
+
+    Nothing is printed on stdout unless the chain verifies, so a daily job can append the
+    output to a file elsewhere and start each check at the last line.
+
+    Example:
+
+        signpost audit checkpoint >> /mnt/governance/signpost-checkpoints.txt
+
+        signpost audit checkpoint --since "$(tail -n 1 /mnt/governance/signpost-checkpoints.txt)"
+    """
+    from posts.checkpoints import head
+    from scheduler.output import emit_json
+
+    verdict, start, where = _proven(ctx, since, file)
+    _stop_if_broken(verdict, start, where)
+    checkpoint = head(verdict)
+    if fmt == Format.json:
+        emit_json(
+            {
+                "checkpoint": str(checkpoint),
+                "seq": checkpoint.seq,
+                "hash": checkpoint.hash,
+                "events": verdict.count,
+                "since": str(start) if start.seq else None,
+            }
+        )
+    else:
+        typer.echo(str(checkpoint))
+    say(f"proved {verdict.count} event(s)" + (f" after seq {start.seq}" if start.seq else ""))
+
+
+def _proven(ctx: typer.Context, since: str | None, file: Path | None) -> tuple[Any, Any, str]:
+    """The verdict on the database's chain or on ``file``'s, from ``since`` if given; the
+    checkpoint it started from; and where in the file it stopped (empty for the database)."""
+    from posts import audit, checkpoints
+    from posts.auditfile import ExportFile
+
+    start = checkpoints.parse(since) if since is not None else checkpoints.START
+    if file is not None:
+        export = ExportFile(file)
+        verdict = audit.verify(export.rows(), start)
+        return verdict, start, f" ({file}, line {export.line})"
+    with reading(ctx) as (_ws, session):
+        return checkpoints.prove(session, start), start, ""
+
+
+def _stop_if_broken(verdict: Any, start: Any, where: str) -> None:
+    """Exit 1 with one line naming the first bad event, if there is one."""
+    from scheduler.output import error
+
+    if verdict.ok:
+        return
+    before = f"after seq {start.seq}" if start.seq else "before it"
+    error(
+        f"audit chain broken at seq {verdict.bad_seq}{where}: {verdict.reason}"
+        f" ({verdict.count} event(s) {before} verify)"
+    )
+    raise typer.Exit(1)
 
 
 @audit_app.command("export")
