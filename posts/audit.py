@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from json.encoder import encode_basestring as _quote  # a str as json.dumps writes it
 from typing import IO, Any
+from unicodedata import normalize
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -110,7 +111,11 @@ def link(session: Session) -> int:
     rows = []
     for time, actor, action, subject, details in pending:
         seq += 1
-        digest = event_hash(prev, seq, time, actor, action, subject, details)
+        # Stored as hashed: the strings in NFC and the details as their canonical text, so
+        # the hash is made from the stored text (once) and equals event_hash's.
+        actor, action, subject = (normalize("NFC", v) for v in (actor, action, subject))
+        text = canonical_json(details).decode("utf-8")
+        digest = stored_event_hash(prev, seq, time, actor, action, subject, text)
         rows.append(
             {
                 "seq": seq,
@@ -118,7 +123,7 @@ def link(session: Session) -> int:
                 "actor": actor,
                 "action": action,
                 "subject": subject,
-                "details": canonical_json(details).decode("utf-8"),
+                "details": text,
                 "prev_hash": prev,
                 "hash": digest,
             }

@@ -224,3 +224,34 @@ def test_a_transaction_opened_for_a_request_marks_every_event_with_its_origin(
     assert by_action["post.approve"] == {"via": "web", "address": "192.0.2.7"}
     assert by_action["post.cancel"] == {}
     assert history("bob", "audit", "verify").exit_code == 0
+
+
+def test_an_event_is_stored_as_it_was_hashed_even_when_typed_decomposed(
+    history: Signpost, database: TestDatabase
+):
+    """The chain appends hash the stored text once (audit.link); what they store must still
+    hash as event_hash defines it, and verify by the fast path, for text typed in NFD."""
+    decomposed = "Cafe\u0301"  # "Café" with a combining accent, as some keyboards type it
+    store = Store(database.url)
+    try:
+        with store.transaction() as session:
+            audit.record(
+                session,
+                now=datetime(2026, 12, 3, 12, tzinfo=UTC),
+                actor="bob",
+                action="campaign.edit",
+                subject=f"campaign:{decomposed}",
+                details={"name": decomposed, decomposed: [decomposed]},
+            )
+        with store.read() as session:
+            rows = list(audit.chain_rows(session))
+            verdict = audit.verify(rows)
+    finally:
+        store.close()
+    seq, time, actor, action, subject, details, prev_hash, hash_ = rows[-1]
+    assert subject == "campaign:Caf\u00e9"
+    assert json.loads(details) == {"name": "Caf\u00e9", "Caf\u00e9": ["Caf\u00e9"]}
+    assert hash_ == audit.event_hash(
+        prev_hash, seq, time, actor, action, f"campaign:{decomposed}", json.loads(details)
+    )
+    assert verdict.ok and verdict.by_value == 0
