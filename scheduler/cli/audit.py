@@ -1,6 +1,8 @@
-"""``signpost audit log|verify|export``: reading and proving the hash-chained audit log."""
+"""``signpost audit log|verify|checkpoint|export``: reading and proving the hash-chained log.
 
-from __future__ import annotations
+A checkpoint is the chain's head kept outside the database (posts.checkpoints); ``--file``
+proves an export without the database (posts.auditfile).
+"""
 
 from pathlib import Path
 from typing import Annotated, Any
