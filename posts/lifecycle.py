@@ -117,6 +117,20 @@ def move(
         ).all()
         moved.update((row[0], source) for row in rows)
         remaining = [i for i in remaining if i not in moved]
+    _record_moves(session, now, actor, action, moved, target, details)
+    return sorted(moved)
+
+
+def _record_moves(
+    session: Session,
+    now: datetime,
+    actor: str,
+    action: str,
+    moved: Mapping[int, DeliveryState],
+    target: DeliveryState,
+    details: Details | Mapping[str, Any] | None,
+) -> None:
+    """One audit event per moved delivery, in id order: ``details`` plus ``from`` and ``to``."""
     for delivery_id in sorted(moved):
         extra = details(delivery_id) if callable(details) else (details or {})
         audit.record(
@@ -127,7 +141,52 @@ def move(
             subject=f"delivery:{delivery_id}",
             details={**extra, "from": moved[delivery_id].value, "to": target.value},
         )
-    return sorted(moved)
+
+
+def move_each(
+    session: Session,
+    now: datetime,
+    actor: str,
+    changes: Mapping[int, Mapping[str, Any]],
+    *,
+    source: DeliveryState,
+    target: DeliveryState,
+    action: str,
+    details: Details,
+    guard: sa.ColumnElement[bool],
+) -> list[int]:
+    """Move each delivery of ``changes`` from ``source`` to ``target`` with its own values.
+
+    :func:`move` for many rows whose values differ (each outcome's receipt), in two
+    statements whatever their number: the rows still in ``source`` and matching ``guard``
+    are selected (and locked, on PostgreSQL), then updated by one ``executemany``. Every
+    row must carry the same columns. Returns the ids moved, each with its audit event.
+    """
+    if not allowed(source, target):
+        raise ValueError(f"delivery state machine: {source} → {target} is not allowed")
+    if not changes:
+        return []
+    table = Delivery.__table__
+    moving = sorted(
+        session.execute(
+            sa.select(table.c.id)
+            .where(table.c.id.in_(list(changes)), table.c.state == source, guard)
+            .with_for_update()
+        ).scalars()
+    )
+    if moving:
+        columns = list(changes[moving[0]])
+        statement = (
+            table.update()
+            .where(table.c.id == sa.bindparam("moving_id"), table.c.state == source)
+            .values(state=target, updated=now, **{c: sa.bindparam(f"new_{c}") for c in columns})
+        )
+        session.execute(
+            statement,
+            [{"moving_id": i, **{f"new_{c}": changes[i][c] for c in columns}} for i in moving],
+        )
+    _record_moves(session, now, actor, action, dict.fromkeys(moving, source), target, details)
+    return moving
 
 
 def move_post(

@@ -118,9 +118,10 @@ class Engine:
     def _send_all(self, pool: ThreadPoolExecutor, taken: list[Claim]) -> Report:
         """Send ``taken`` in parallel; record outcomes as they come, renewing the leases.
 
-        An outcome waits up to ``GATHER_S`` for others to share its transaction, or until
-        at least half of the sends still running have ended: in a burst the fixed cost of a
-        transaction (begin, the chain head, settling, commit) is then shared by several.
+        An outcome waits up to ``GATHER_S`` for the others to share its transaction: in a
+        burst the fixed cost of a transaction (begin, the chain head, settling, commit) is
+        then paid once for the whole batch. (The next claim waits for the whole batch in
+        any case, so gathering delays nothing but the record of an outcome already known.)
         """
         report = Report()
         running: dict[Future[tuple[Claim, Outcome]], Claim] = {
@@ -147,9 +148,7 @@ class Engine:
                 if running and self.monotonic() - renewed >= renew_every:
                     self._renew([c.delivery_id for c in running.values()])
                     renewed = self.monotonic()
-                if gathered and (
-                    not running or len(gathered) >= len(running) or self.monotonic() >= gather_until
-                ):
+                if gathered and (not running or self.monotonic() >= gather_until):
                     self._held_back += gathered
                     gathered = []
                     report.add(self.record_held_back())
@@ -176,9 +175,16 @@ class Engine:
         report = Report()
         known = [(c, o) for c, o in self._held_back if isinstance(o, KNOWN_OUTCOMES)]
         if known:
+            receipts = [(c, o) for c, o in known if isinstance(o, Receipt)]
             with self._recording() as (session, now):
+                for (claim, receipt), sent in zip(
+                    receipts, self.outcomes.sent_all(session, now, receipts), strict=True
+                ):
+                    self._observe(claim, receipt, sent, now)
+                    report.add(sent)
                 for claim, outcome in known:
-                    report.add(self._record_known(session, now, claim, outcome))
+                    if not isinstance(outcome, Receipt):
+                        report.add(self._record_known(session, now, claim, outcome))
             self._held_back = [(c, o) for c, o in self._held_back if (c, o) not in known]
         while self._held_back:  # unknown ones may ask the channel first, one at a time
             claim, outcome = self._held_back[0]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -107,7 +108,7 @@ class Outcomes:
             values={"lease_owner": None, "lease_expires": None, **values},
         )
         if not moved:
-            log.warning("delivery %s: lease lost before recording %s", claim.delivery_id, target)
+            _lost(claim, target)
             return False
         self.settled.add(claim.post_id)
         if notice is not None and claim.post_id is not None:  # notices never notify
@@ -120,37 +121,64 @@ class Outcomes:
         self.settled.clear()
 
     def sent(self, session: Session, now: datetime, claim: Claim, receipt: Receipt) -> Report:
-        lateness = (now - claim.due).total_seconds()
-        ok = self._finish(
-            session,
-            now,
-            claim,
-            DeliveryState.sent,
-            {
-                "remote_id": receipt.remote_id,
-                "remote_url": receipt.remote_url,
-                "last_error": None,
-                "next_attempt": None,
-                "unsure_since": None,
-            },
-            {
-                "remote_id": receipt.remote_id,
-                "remote_url": receipt.remote_url,
-                "content_hash": claim.content_hash,
-                "late_seconds": round(lateness, 3),
-            },
+        (report,) = self.sent_all(session, now, [(claim, receipt)])
+        return report
+
+    def sent_all(
+        self, session: Session, now: datetime, receipts: Sequence[tuple[Claim, Receipt]]
+    ) -> list[Report]:
+        """Record receipts, each with its audit event, in two statements whatever their
+        number (``lifecycle.move_each``): a burst records a whole batch at once."""
+        by_id = {claim.delivery_id: (claim, receipt) for claim, receipt in receipts}
+        late = {i: (now - claim.due).total_seconds() for i, (claim, _) in by_id.items()}
+        moved = set(
+            lifecycle.move_each(
+                session,
+                now,
+                self.owner,
+                {
+                    i: {
+                        "remote_id": receipt.remote_id,
+                        "remote_url": receipt.remote_url,
+                        "last_error": None,
+                        "next_attempt": None,
+                        "unsure_since": None,
+                        "lease_owner": None,
+                        "lease_expires": None,
+                    }
+                    for i, (_, receipt) in by_id.items()
+                },
+                source=DeliveryState.sending,
+                target=DeliveryState.sent,
+                action="delivery.sent",
+                details=lambda i: {
+                    "channel": by_id[i][0].channel,
+                    "attempt": by_id[i][0].attempts,
+                    "remote_id": by_id[i][1].remote_id,
+                    "remote_url": by_id[i][1].remote_url,
+                    "content_hash": by_id[i][0].content_hash,
+                    "late_seconds": round(late[i], 3),
+                },
+                guard=Delivery.__table__.c.lease_owner == self.owner,
+            )
         )
-        if not ok:
-            return Report(lost_lease=1)
-        log.info(
-            "delivery %s sent to %s (post %s, %.3fs after due)%s",
-            claim.delivery_id,
-            claim.channel,
-            claim.post_id,
-            lateness,
-            f": {receipt.remote_url}" if receipt.remote_url else "",
-        )
-        return Report(sent=1)
+        reports = []
+        for claim, receipt in receipts:
+            if claim.delivery_id not in moved:
+                _lost(claim, DeliveryState.sent)
+                reports.append(Report(lost_lease=1))
+                continue
+            self.settled.add(claim.post_id)
+            log.info(
+                "delivery %s sent to %s (post %s, %.3fs after due)%s",
+                claim.delivery_id,
+                claim.channel,
+                claim.post_id,
+                late[claim.delivery_id],
+                f": {receipt.remote_url}" if receipt.remote_url else "",
+            )
+            reports.append(Report(sent=1))
+        return reports
 
     def transient(
         self, session: Session, now: datetime, claim: Claim, error: str, retry_after: float | None
@@ -222,3 +250,8 @@ class Outcomes:
                 error,
             )
         return Report(uncertain=1) if ok else Report(lost_lease=1)
+
+
+def _lost(claim: Claim, target: DeliveryState) -> None:
+    """Say that another daemon took the lease over first (it settles the delivery)."""
+    log.warning("delivery %s: lease lost before recording %s", claim.delivery_id, target)

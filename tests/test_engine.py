@@ -26,6 +26,7 @@ from channels.base import (
     TransientError,
 )
 from posts.store import Store
+from scheduler import claims
 from scheduler.clock import FrozenClock
 from scheduler.config import DaemonSettings, load
 from scheduler.delivery import Engine, backoff
@@ -335,6 +336,31 @@ def test_a_daemon_dying_mid_send_is_reconciled(cli, engine, store, clock, hook, 
     states = {r["channel"]: r["state"] for r in deliveries(cli).values()}
     assert states == {"feed": "sent", "newsroom": "uncertain"}  # feed dedupes; webhook here not
     assert hook.sent == []
+
+
+def test_a_receipt_after_another_daemon_took_the_lease_over_is_not_recorded(
+    cli, engine, store, clock, db_path
+):
+    """A daemon that stalled past its lease and then hears back must not record over the
+    daemon that took the claim over (still sending it, under its own lease): its receipt
+    counts as a lost lease, and the other daemon settles the delivery."""
+    post_id = approved(cli)
+    schedule(cli, post_id, "+1m", "newsroom,feed")
+    clock.advance(timedelta(minutes=1))
+    stalled = engine.claim_due(10)
+    clock.advance(timedelta(seconds=61))
+    with store.transaction() as session:
+        taken = claims.take_over(session, clock.now(), engine.settings, "daemon:other", {})
+    assert len(taken) == 2
+    before = deliveries(cli)
+    assert {r["state"] for r in before.values()} == {"sending"}
+    late = Receipt(remote_id="late", remote_url="https://late.test/1")
+    reports = [engine.record(c, late) for c in stalled]
+    assert [(r.lost_lease, r.sent) for r in reports] == [(1, 0), (1, 0)]
+    assert deliveries(cli) == before  # still the other daemon's to settle
+    for claim in stalled:
+        assert "delivery.sent" not in actions(db_path, f"delivery:{claim.delivery_id}")
+    assert cli("bob", "audit", "verify").exit_code == 0
 
 
 def test_two_engines_never_claim_the_same_delivery(cli, engine, store, clock):
