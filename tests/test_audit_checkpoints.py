@@ -151,7 +151,7 @@ def test_details_stored_in_another_form_of_the_same_json_verify_by_value(
     result = history("bob", "audit", "verify", "--format", "json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["by_value"] == 1
-    assert "1 of them stored" in result.stderr
+    assert "1 of them are stored as other JSON text than was hashed" in result.stderr
     # a change of value in that form is still found
     db_path.execute(
         "UPDATE audit_event SET details = :d WHERE seq = 3",

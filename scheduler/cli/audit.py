@@ -101,8 +101,8 @@ def audit_verify(
         typer.echo(f"{file or 'audit log'} OK: {verdict.count} events{after}, head {head(verdict)}")
     if verdict.by_value:
         say(
-            f"{verdict.by_value} of them stored in another form of the same JSON than the one"
-            " hashed (an older version's): they verify by value"
+            f"{verdict.by_value} of them are stored as other JSON text than was hashed, with"
+            " the same meaning (as an older version may have written it): they verify by value"
         )
 
 
