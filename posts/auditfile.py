@@ -36,7 +36,8 @@ class ExportFile:
         self.line = 0
 
     def rows(self) -> Iterator[tuple[int, str, str, str, str, str, str, str]]:
-        """Every event of the file in file order, its details as canonical JSON text."""
+        """Every event of the file in file order, its details as JSON text: as the CSV has
+        them, or re-serialised canonically from a JSON Lines event's object."""
         try:
             with self.path.open("rb") as file:
                 lines = self._lines(file)
@@ -51,13 +52,15 @@ class ExportFile:
         return UserError(f"{self.path}, line {self.line}: {problem}")
 
     def _lines(self, file: IO[bytes]) -> Iterator[str]:
-        """The file's lines as text, ``line`` counting them."""
+        """The file's lines as text, ``line`` counting them; a byte order mark at the start
+        (a spreadsheet saved it) is not part of the text."""
         for raw in file:
             self.line += 1
             try:
-                yield raw.decode("utf-8")
+                text = raw.decode("utf-8")
             except UnicodeDecodeError:
                 raise self.error("not UTF-8 text") from None
+            yield text.removeprefix("\ufeff") if self.line == 1 else text
 
     def _jsonl(self, lines: Iterator[str]) -> Iterator[tuple]:
         for text in lines:

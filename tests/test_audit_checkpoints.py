@@ -280,6 +280,12 @@ def test_an_export_verifies_without_the_database(
     result = history(None, "audit", "verify", "--file", str(exports[fmt]), config=missing)
     assert result.exit_code == 0, result.stderr
     assert result.stdout == f"{exports[fmt]} OK: 8 events, head {head}\n"
+    # as a spreadsheet saves it: a byte order mark and CRLF line ends
+    exports[fmt].write_bytes(
+        b"\xef\xbb\xbf" + exports[fmt].read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    )
+    again = history(None, "audit", "verify", "--file", str(exports[fmt]), config=missing)
+    assert again.stdout == result.stdout, again.stderr
     fifth = f"signpost-audit:5:{_hash_at(exports['jsonl'], 5)}"
     assert checkpoint_of(history, "--file", str(exports[fmt]), "--since", fifth) == head
 
