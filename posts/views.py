@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from posts.deliveries import delivery_dict, list_deliveries, texts_of
@@ -90,38 +91,47 @@ def post_dict(session: Session, post: Post, policy: ApprovalPolicy | None = None
 def list_posts(
     session: Session, *, state: str | None, campaign: Campaign | None, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
-    """One page of posts, newest first, as rows for a listing, and the total that match."""
+    """One page of posts, newest first, as rows for a listing, and the total that match.
+
+    Written on the tables (SQLAlchemy Core), not the mapped classes: the rows are plain
+    values, and in the fresh process of each ``signpost post list`` the ORM's statement
+    compilation took 18 ms against 5 ms for the same two statements (issue 14).
+    """
+    post, revision = Post.__table__.c, Revision.__table__.c
     filters = []
     if state:
         if state not in PostState.__members__:
             raise UserError(
                 f"--state '{state}': expected one of {', '.join(PostState.__members__)}"
             )
-        filters.append(Post.state == state)
+        filters.append(post.state == state)
     if campaign:
-        filters.append(Post.campaign_id == campaign.id)
-    total = session.exec(select(func.count()).select_from(Post).where(*filters)).one()
+        filters.append(post.campaign_id == campaign.id)
+    total = session.execute(
+        sa.select(sa.func.count()).select_from(Post.__table__).where(*filters)
+    ).scalar_one()
     query = (
-        select(Post, Campaign.slug, Revision.text, Revision.content_hash)
-        .join(Campaign, Campaign.id == Post.campaign_id)
-        .join(Revision, (Revision.post_id == Post.id) & (Revision.number == Post.revision))
+        sa.select(
+            post.id,
+            Campaign.__table__.c.slug.label("campaign"),
+            post.state,
+            post.author,
+            post.revision,
+            revision.content_hash,
+            revision.text,
+            post.updated,
+        )
+        .join_from(Post.__table__, Campaign.__table__, Campaign.__table__.c.id == post.campaign_id)
+        .join(
+            Revision.__table__, (revision.post_id == post.id) & (revision.number == post.revision)
+        )
         .where(*filters)
-        .order_by(col(Post.id).desc())
+        .order_by(post.id.desc())
         .limit(limit)
         .offset(offset)
     )
     rows = [
-        {
-            "id": post.id,
-            "campaign": slug,
-            "state": post.state,
-            "author": post.author,
-            "revision": post.revision,
-            "content_hash": content_hash,
-            "text": text,
-            "updated": post.updated.isoformat(),
-        }
-        for post, slug, text, content_hash in session.exec(query)
+        {**row, "updated": row["updated"].isoformat()} for row in session.execute(query).mappings()
     ]
     return rows, total
 
