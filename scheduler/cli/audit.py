@@ -74,7 +74,7 @@ def audit_verify(
 
         signpost audit verify
 
-        signpost audit verify --since signpost-audit:1200:9f2c...
+        signpost audit verify --since "$(tail -n 1 /mnt/governance/signpost-checkpoints.txt)"
 
         signpost audit verify --file foi-2026-11.csv
     """
