@@ -144,6 +144,7 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_delivery_state_due", "state", "due"),
         sa.Index("ix_delivery_state_expires", "state", "expires"),
+        sa.Index("ix_delivery_due", "due"),  # deliveries list, calendars: newest first
     )
 
     id: int | None = Field(default=None, primary_key=True)

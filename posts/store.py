@@ -25,7 +25,7 @@ from posts import audit
 from posts.errors import UserError
 
 #: The Alembic revision this code expects; a test keeps it equal to the migrations' head.
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_MS = 30_000
 WRITE_LOCK = 7_400_171  # PostgreSQL advisory lock key: exclusive for a person's writes
