@@ -74,7 +74,7 @@ def audit_verify(
 
         signpost audit verify
 
-        signpost audit verify --since "$(tail -n 1 /mnt/governance/signpost-checkpoints.txt)"
+        signpost audit verify --since "$(tail -n 1 checkpoints.txt)"
 
         signpost audit verify --file foi-2026-11.csv
     """
@@ -120,9 +120,9 @@ def audit_checkpoint(
 
     Example:
 
-        signpost audit checkpoint >> /mnt/governance/signpost-checkpoints.txt
+        signpost audit checkpoint >> checkpoints.txt
 
-        signpost audit checkpoint --since "$(tail -n 1 /mnt/governance/signpost-checkpoints.txt)"
+        signpost audit checkpoint --since "$(tail -n 1 checkpoints.txt)" >> checkpoints.txt
     """
     from posts.checkpoints import head
     from scheduler.output import emit_json
