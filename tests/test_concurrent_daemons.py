@@ -23,6 +23,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -153,13 +154,7 @@ def test_two_daemons_recording_a_posts_last_deliveries_at_once_publish_it(
 ):
     post_id = due_deliveries(cli, clock, 2)
     (first,) = engine.claim_due(1)
-    other = Engine(
-        store=store,
-        settings=engine.settings,
-        clock=clock,
-        channels=engine.channels,
-        owner="daemon:other",
-    )
+    other = replace(engine, owner="daemon:other")
     (second,) = other.claim_due(1)
     outcomes = Outcomes(engine.settings, engine.owner, NotifyPolicy(), random.Random(1))
 

@@ -12,7 +12,7 @@ import json
 import random
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -370,13 +370,7 @@ def test_two_engines_never_claim_the_same_delivery(cli, engine, store, clock):
     clock.advance(timedelta(seconds=21))
     claimed: list[int] = []
     lock = threading.Lock()
-    other = Engine(
-        store=store,
-        settings=engine.settings,
-        clock=clock,
-        channels=engine.channels,
-        owner="daemon:other",
-    )
+    other = replace(engine, owner="daemon:other")
 
     def grab(e: Engine) -> None:
         while batch := e.claim_due(3):
