@@ -66,6 +66,14 @@ def utf8_bytes(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
+def preload() -> None:
+    """Import twitter-text now. Its URL and emoji grammars take about 0.3 s to build on first
+    use, and the composer uses them for every message (links, UTM tags, counts): a daemon
+    calls this at start, so its first delivery is not that much late (docs/benchmarks.md).
+    A command that never measures text does not pay for it."""
+    import twitter_text  # noqa: F401
+
+
 def http_urls(text: str) -> list[tuple[int, int]]:
     """Start and end offsets of every http(s) URL in ``text`` (twitter-text's URL grammar)."""
     from twitter_text import extract_urls_with_indices

@@ -27,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import select
 
+from channels import text
 from posts import audit, notices
 from posts.errors import UserError
 from posts.models import Delivery, DeliveryState, Heartbeat
@@ -123,6 +124,7 @@ class Daemon:
         from apscheduler.schedulers.background import BackgroundScheduler
 
         self._bind_health()
+        text.preload()  # before the first wake-up, not during it
         calendar = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
