@@ -20,9 +20,11 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
@@ -50,6 +52,7 @@ from benchmarks.workspace import (
 )
 from posts import deliveries, workflow
 from posts.models import Post, PostState
+from scheduler.clock import SystemClock
 from scheduler.configfile import ConfigFile
 from scheduler.workspace import Workspace
 from tests.peers import PgCluster
@@ -174,53 +177,81 @@ def burst(
     )
 
 
+def _signed(n: int, signer: Any, clock: SystemClock) -> tuple[bytes, dict[str, str]]:
+    """The webhook channel's request for post ``n``: its body and signed headers."""
+    now = clock.now()
+    key = f"sp-{uuid.uuid4().hex}"
+    event = {
+        "type": "post.published",
+        "timestamp": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "data": {
+            "post": n,
+            "delivery": n,
+            "campaign": CAMPAIGN,
+            "text": post_text(n),
+            "link": None,
+            "media": [],
+        },
+    }
+    body = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": key,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signer.sign(key, now, body),
+    }
+    return body.encode("utf-8"), headers
+
+
+def _answered(response: httpx.Response) -> None:
+    if response.status_code != 204:
+        sys.exit(f"benchmark: the receiver answered {response.status_code}")
+
+
 async def _send_all(url: str, count: int, concurrency: int, secret: str) -> None:
     """The baseline: sign and POST ``count`` webhook events, ``concurrency`` at a time."""
     from standardwebhooks import Webhook
-
-    from scheduler.clock import SystemClock
 
     signer, clock = Webhook(secret), SystemClock()
     todo = iter(range(1, count + 1))
 
     async def worker(client: httpx.AsyncClient) -> None:
         for n in todo:
-            now = clock.now()
-            key = f"sp-{uuid.uuid4().hex}"
-            event = {
-                "type": "post.published",
-                "timestamp": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
-                "data": {
-                    "post": n,
-                    "delivery": n,
-                    "campaign": CAMPAIGN,
-                    "text": post_text(n),
-                    "link": None,
-                    "media": [],
-                },
-            }
-            body = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
-            headers = {
-                "content-type": "application/json",
-                "webhook-id": key,
-                "webhook-timestamp": str(int(now.timestamp())),
-                "webhook-signature": signer.sign(key, now, body),
-            }
-            response = await client.post(
-                f"{url}/hook", content=body.encode("utf-8"), headers=headers, timeout=30
-            )
-            if response.status_code != 204:
-                sys.exit(f"benchmark: the receiver answered {response.status_code}")
+            body, headers = _signed(n, signer, clock)
+            _answered(await client.post(f"{url}/hook", content=body, headers=headers, timeout=30))
 
     async with httpx.AsyncClient() as client:
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
 
 
-def baseline(rx: Receiver, count: int, concurrency: int, secret: str) -> float:
-    """Seconds for the plain httpx loop to send ``count`` events; checks they all arrived."""
+def _send_threaded(url: str, count: int, concurrency: int, secret: str) -> None:
+    """The same requests the engine's way: one ``httpx.Client`` shared by a thread pool."""
+    from standardwebhooks import Webhook
+
+    signer, clock = Webhook(secret), SystemClock()
+    with httpx.Client() as client, ThreadPoolExecutor(max_workers=concurrency) as pool:
+
+        def send(n: int) -> None:
+            body, headers = _signed(n, signer, clock)
+            _answered(client.post(f"{url}/hook", content=body, headers=headers, timeout=30))
+
+        list(pool.map(send, range(1, count + 1)))
+
+
+def baseline(
+    rx: Receiver, count: int, concurrency: int, secret: str, threaded: bool = False
+) -> float:
+    """Seconds for the plain httpx loop to send ``count`` events; checks they all arrived.
+
+    ``threaded``: from a thread pool with a blocking client, as the engine sends, rather
+    than ``asyncio``: what a design that sends this way can reach with no database at all.
+    """
     rx.received(reset=True)
     start = time.perf_counter()
-    asyncio.run(_send_all(rx.url, count, concurrency, secret))
+    if threaded:
+        _send_threaded(rx.url, count, concurrency, secret)
+    else:
+        asyncio.run(_send_all(rx.url, count, concurrency, secret))
     seconds = time.perf_counter() - start
     seen = rx.received(reset=True)
     if len(seen) != count:
