@@ -94,11 +94,15 @@ def link(session: Session) -> int:
     Called by ``Store.transaction`` right before commit; may be called earlier too (a test
     that looks at the rows mid-transaction), and later events then continue the chain. On
     PostgreSQL the chain lock is taken first and held until commit: whoever holds it never
-    waits for a row lock (it only inserts here), so it cannot be part of a deadlock.
+    waits for a row lock (it only inserts here), so it cannot be part of a deadlock. That
+    is why the ORM's pending changes are flushed before it is taken, on purpose rather than
+    by the session's autoflush: an ``UPDATE`` flushed at commit, after the lock, could wait
+    for a row another transaction holds while that one waits for the chain lock.
     """
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return 0
+    session.flush()
     table = AuditEvent.__table__
     head = session.info.get(_HEAD)
     if head is None:

@@ -199,3 +199,27 @@ def test_concurrent_appends_leave_one_chain(cli, store):
     assert len(actors) == 4 * 10 * 3
     # each transaction's three events stay together, in the order they were recorded
     assert all(len(set(actors[i : i + 3])) == 1 for i in range(0, len(actors), 3))
+
+
+def test_the_chain_lock_comes_after_every_row_change(cli, store, clock):
+    """Whoever holds the chain lock must never wait for a row lock: every UPDATE of the
+    transaction, an ORM change flushed at commit included, is sent before the lock."""
+    from posts.models import Post
+
+    post_id = approved(cli)
+    sent: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args) -> None:
+        sent.append(statement)
+
+    sa.event.listen(store.engine, "before_cursor_execute", note)
+    try:
+        with store.transaction(concurrent=True) as session:
+            post = session.get(Post, post_id)
+            post.updated = clock.now() + timedelta(seconds=1)  # dirty: flushed at commit
+            audit.record(session, now=NOW, actor="daemon:a", action="test.lock", subject="t")
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", note)
+    chain_lock = next(i for i, s in enumerate(sent) if str(audit.CHAIN_LOCK) in s)
+    updates = [i for i, s in enumerate(sent) if s.lstrip().upper().startswith("UPDATE")]
+    assert updates and max(updates) < chain_lock, sent
