@@ -92,7 +92,8 @@ def link(session: Session) -> int:
     """Append this transaction's queued events to the chain, in order; how many.
 
     Called by ``Store.transaction`` right before commit; may be called earlier too (a test
-    that looks at the rows mid-transaction), and later events then continue the chain. On
+    that looks at the rows mid-transaction, with no row work after it), and later events
+    then continue the chain. On
     PostgreSQL the chain lock is taken first and held until commit: whoever holds it never
     waits for a row lock (it only inserts here), so it cannot be part of a deadlock. That
     is why the ORM's pending changes are flushed before it is taken, on purpose rather than

@@ -171,6 +171,7 @@ def move_each(
         session.execute(
             sa.select(table.c.id)
             .where(table.c.id.in_(list(changes)), table.c.state == source, guard)
+            .order_by(table.c.id)  # rows locked in one order by everyone
             .with_for_update()
         ).scalars()
     )

@@ -127,13 +127,15 @@ class Engine:
         running: dict[Future[tuple[Claim, Outcome]], Claim] = {
             pool.submit(self._publish, c): c for c in taken
         }
-        renew_every = self.settings.lease.total_seconds() / 4
-        renewed = self.monotonic()  # the claim set the leases
+        leases = _Leases(self, running, self.settings.lease.total_seconds() / 4)
         gathered: list[tuple[Claim, Outcome]] = []  # ended, waiting to be recorded together
         gather_until = 0.0
         away: DatabaseUnreachable | None = None
         while running:
-            timeout = max(0.0, gather_until - self.monotonic()) if gathered else renew_every
+            # never wait past the next renewal, whatever is being gathered
+            timeout = leases.due_in()
+            if gathered:
+                timeout = min(timeout, max(0.0, gather_until - self.monotonic()))
             done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
             for future in done:
                 running.pop(future)
@@ -143,15 +145,13 @@ class Engine:
             if away is not None:
                 continue  # keep every answer; they are recorded when the database is back
             try:
-                # Renewed when a quarter of the lease has passed, not at every completion:
-                # in a burst that was one more transaction for every outcome recorded.
-                if running and self.monotonic() - renewed >= renew_every:
-                    self._renew([c.delivery_id for c in running.values()])
-                    renewed = self.monotonic()
+                leases.renew_if_due()
                 if gathered and (not running or self.monotonic() >= gather_until):
                     self._held_back += gathered
                     gathered = []
-                    report.add(self.record_held_back())
+                    # lookups of unknown outcomes can take a send deadline each: the leases
+                    # of the sends still running are renewed between them
+                    report.add(self.record_held_back(between=leases.renew_if_due))
             except DatabaseUnreachable as exc:
                 away = exc
         self._held_back += gathered
@@ -165,12 +165,13 @@ class Engine:
         with self.store.transaction(concurrent=True) as session:
             claims.renew(session, self.clock.now(), self.settings, self.owner, ids)
 
-    def record_held_back(self) -> Report:
+    def record_held_back(self, between: Callable[[], None] | None = None) -> Report:
         """Record the outcomes of sends already made, keeping them if the database is away.
 
         A daemon that lost its database mid-batch still knows what the channels said; it
         records that when the database is back, instead of leaving the deliveries to be
         settled as unknown outcomes (``uncertain`` on channels that cannot be asked).
+        ``between`` runs before each unknown outcome is settled (a lookup may be slow).
         """
         report = Report()
         known = [(c, o) for c, o in self._held_back if isinstance(o, KNOWN_OUTCOMES)]
@@ -187,6 +188,8 @@ class Engine:
                         report.add(self._record_known(session, now, claim, outcome))
             self._held_back = [(c, o) for c, o in self._held_back if (c, o) not in known]
         while self._held_back:  # unknown ones may ask the channel first, one at a time
+            if between is not None:
+                between()
             claim, outcome = self._held_back[0]
             report.add(self.record(claim, outcome))
             self._held_back.pop(0)
@@ -337,6 +340,33 @@ class Engine:
         """Deliveries too late to start, or past expiry: never sent late by surprise."""
         with self.store.transaction() as session:
             return lateness.sweep(session, self.clock.now(), self.settings, self.owner, self.notify)
+
+
+@dataclass
+class _Leases:
+    """The leases of one batch's sends still running, renewed every quarter of a lease.
+
+    Renewed when that much time has passed, not at every completed send (in a burst that
+    was one more transaction for every outcome), and never waited past: the longest gap
+    between renewals is a quarter lease plus one lookup's deadline.
+    """
+
+    engine: Engine
+    running: Mapping[Future[tuple[Claim, Outcome]], Claim]
+    every: float
+    next_at: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.next_at = self.engine.monotonic() + self.every  # the claim set the leases
+
+    def due_in(self) -> float:
+        """Seconds until the next renewal is due (0 if it is)."""
+        return max(0.0, self.next_at - self.engine.monotonic())
+
+    def renew_if_due(self) -> None:
+        if self.running and self.engine.monotonic() >= self.next_at:
+            self.engine._renew([c.delivery_id for c in self.running.values()])
+            self.next_at = self.engine.monotonic() + self.every
 
 
 def _prepare(channel: Channel, message: object) -> str | None:

@@ -8,8 +8,10 @@ recording fakes of the Channel protocol, as in tests/test_engine.py.
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -285,3 +287,72 @@ def test_the_daemon_warns_at_start_when_retries_would_last_more_than_a_day(
     if warned:
         assert said[0].startswith("[daemon] max_attempts 14 with retry_base 0:00:30: a failing")
         assert "2 days, 20:15:30" in said[0]
+
+
+class Monotonic:
+    """The engine's monotonic clock: real time, plus jumps a slow lookup makes at once."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+
+class SlowLookups(FakeChannel):
+    """Every send's outcome is unknown, and asking takes most of a send deadline."""
+
+    def __init__(self, name: str, clock: Monotonic, takes: float) -> None:
+        super().__init__(name, can_look_up=True)
+        self.clock, self.takes = clock, takes
+        self.script = [raises(OutcomeUnknown("connection reset"))] * 3
+
+    def lookup(self, message: Message) -> Receipt | None:
+        self.clock.offset += self.takes  # the lookup "took" this long
+        return super().lookup(message)
+
+
+def test_leases_are_renewed_between_slow_lookups_while_another_send_runs(cli, store, clock):
+    """Three unknown outcomes looked up one after another take longer than a lease; the
+    send still running beside them must keep its lease all the while, or another daemon
+    could take it over and settle a send that is still in flight."""
+    settings = DaemonSettings(
+        grace=timedelta(minutes=15),
+        lease=timedelta(seconds=4),  # renewed every 1 s
+        send_deadline=timedelta(seconds=1.5),
+        max_attempts=3,
+        retry_base=timedelta(seconds=30),
+    )
+    monotonic = Monotonic()
+    post_id = approved(cli)
+    schedule(cli, post_id, "+1m", "newsroom")
+    for n in (1, 2, 3):
+        schedule(cli, post_id, f"+{n}s", "feed", "--again")
+    slow = SlowChannel("newsroom")
+    lost = SlowLookups("feed", monotonic, takes=1.4)  # 3 x 1.4 s > the 4 s lease
+    engine = engine_for(store, clock, {"newsroom": slow, "feed": lost}, "daemon:a", settings)
+    engine.monotonic = monotonic
+    renewals = [monotonic()]  # the claim sets the leases
+    renew = engine._renew
+
+    def noted(ids: list[int]) -> None:
+        renewals.append(monotonic())
+        renew(ids)
+
+    engine._renew = noted
+    clock.advance(timedelta(minutes=1))
+    running = threading.Thread(target=engine.run_due, kwargs={"batch": 4})
+    running.start()
+    try:
+        assert slow.entered.wait(10)
+        for _ in range(500):  # until all three lookups are done (real time)
+            if len(lost.sent) == 3 and monotonic.offset >= 3 * 1.4:
+                break
+            time.sleep(0.01)
+        renewals.append(monotonic())  # now, the slow send still running
+    finally:
+        slow.release.set()
+        running.join(10)
+    gaps = [b - a for a, b in itertools.pairwise(renewals)]
+    assert max(gaps) < settings.lease.total_seconds(), gaps
+    assert deliveries(cli)[1]["state"] == "sent"
