@@ -25,8 +25,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, SQLModel
 
 from posts import audit, workflow
-from posts.canonical import canonical_json
-from posts.models import AuditEvent, Campaign, Delivery, DeliveryState, Post, PostState, new_key
+from posts.models import Campaign, Delivery, DeliveryState, Post, PostState, new_key
 from posts.policy import Actor
 from posts.revisions import SeenRevision
 from posts.rules import Content
@@ -168,38 +167,18 @@ class Event:
 
 
 def append_events(session: Session, events: Iterable[Event]) -> int:
-    """Chain ``events`` after the head of the audit log, as ``posts.audit.record`` appends
-    them one by one but in bulk; how many.
-
-    Only in a transaction that has not called ``audit.record``: that keeps the chain head
-    for the rest of its transaction, and would not see these.
-    """
-    newest = audit.events(session, limit=1)
-    seq, prev = (newest[0].seq, newest[0].hash) if newest else (0, audit.GENESIS)
-    rows = []
+    """Chain ``events`` after the head of the audit log in one statement, as every
+    transaction's events are (``posts.audit.record``, then ``posts.audit.link``); how many."""
     for event in events:
-        seq += 1
-        time = event.time.isoformat(timespec="microseconds")
-        digest = audit.event_hash(
-            prev, seq, time, event.actor, event.action, event.subject, event.details
+        audit.record(
+            session,
+            now=event.time,
+            actor=event.actor,
+            action=event.action,
+            subject=event.subject,
+            details=event.details,
         )
-        details = canonical_json(event.details).decode("utf-8")
-        rows.append(
-            {
-                "seq": seq,
-                "time": time,
-                "actor": event.actor,
-                "action": event.action,
-                "subject": event.subject,
-                "details": details,
-                "prev_hash": prev,
-                "hash": digest,
-            }
-        )
-        prev = digest
-    for start in range(0, len(rows), CHUNK):
-        session.execute(AuditEvent.__table__.insert(), rows[start : start + CHUNK])
-    return len(rows)
+    return audit.link(session)
 
 
 def bulk_deliveries(
