@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -148,3 +149,10 @@ class Recorder:
     def publish(self, message: Message) -> Receipt:
         self.sent.append(message)
         return Receipt("id")
+
+
+def token_file(path: Path, tokens: dict[str, Any]) -> Path:
+    """A token file as ``channels connect`` leaves one: JSON, readable by its owner only."""
+    path.write_text(json.dumps(tokens))
+    path.chmod(0o600)
+    return path

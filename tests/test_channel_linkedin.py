@@ -26,6 +26,7 @@ from scheduler.clock import FrozenClock
 from tests.conftest import team_config
 from tests.fakes.linkedin import FakeLinkedIn
 from tests.peers import free_port
+from tests.shared import token_file
 from tests.test_channel_threads import NOW
 from tests.test_fake_threads import png
 
@@ -46,10 +47,7 @@ def fake(clock: FrozenClock) -> Iterator[FakeLinkedIn]:
 
 @pytest.fixture
 def tokens(fake: FakeLinkedIn, tmp_path: Path) -> Path:
-    path = tmp_path / "linkedin.tokens.json"
-    path.write_text(json.dumps(fake.grant()))
-    path.chmod(0o600)
-    return path
+    return token_file(tmp_path / "linkedin.tokens.json", fake.grant())
 
 
 @pytest.fixture

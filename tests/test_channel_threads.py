@@ -24,6 +24,7 @@ from channels.base import Media, Message, OutcomeUnknown, PermanentError, Transi
 from channels.registry import build
 from scheduler.clock import FrozenClock
 from tests.fakes.threads import FakeThreads
+from tests.shared import token_file
 from tests.test_fake_threads import png
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -199,10 +200,8 @@ def test_an_image_without_a_public_folder_is_refused_naming_the_keys(
 def test_a_token_file_is_renewed_before_it_lapses(
     fake, http, clock: FrozenClock, tmp_path: Path
 ) -> None:
-    path = tmp_path / "threads.json"
     soon = (NOW + timedelta(minutes=2)).isoformat()
-    path.write_text(json.dumps({"access_token": fake.token, "expires_at": soon}))
-    path.chmod(0o600)
+    path = token_file(tmp_path / "threads.json", {"access_token": fake.token, "expires_at": soon})
     channel = build(
         "threads",
         "threads",

@@ -26,6 +26,7 @@ from scheduler.clock import FrozenClock
 from tests.conftest import team_config
 from tests.fakes.x import FakeX
 from tests.peers import free_port
+from tests.shared import token_file
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TEXT = "Worried about what you look at online? Confidential help: 0808 1000 900"
@@ -49,10 +50,7 @@ def fake(clock: FrozenClock) -> Iterator[FakeX]:
 @pytest.fixture
 def tokens(fake: FakeX, tmp_path: Path) -> Path:
     """A token file as ``channels connect`` leaves it."""
-    path = tmp_path / "x.tokens.json"
-    path.write_text(json.dumps(fake.grant()))
-    path.chmod(0o600)
-    return path
+    return token_file(tmp_path / "x.tokens.json", fake.grant())
 
 
 @pytest.fixture

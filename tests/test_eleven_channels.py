@@ -37,6 +37,7 @@ from tests.fakes.telegram import FakeTelegram
 from tests.fakes.threads import FakeThreads
 from tests.fakes.x import FakeX
 from tests.peers import BlueskyPds, Synapse
+from tests.shared import token_file
 from tests.test_channel_threads import public  # noqa: F401  (fixture: the [media] folder)
 from tests.test_fake_instagram import JPEG
 
@@ -70,9 +71,7 @@ def eleven(
         FakeThreads() as threads,
         FakeInstagram() as instagram,
     ):
-        linkedin_tokens = tmp_path / "linkedin.tokens.json"
-        linkedin_tokens.write_text(json.dumps(linkedin.grant()))
-        linkedin_tokens.chmod(0o600)
+        linkedin_tokens = token_file(tmp_path / "linkedin.tokens.json", linkedin.grant())
         secrets = {
             "SIGNPOST_MASTODON_TOKEN": mastodon.token,
             "SIGNPOST_BLUESKY_PASSWORD": "bsky-app-password",
