@@ -7,7 +7,10 @@ commands so that ``signpost --help`` stays quick. One handler (:mod:`scheduler.c
 turns every ``SignpostError`` into one line on stderr and its exit code (1 user error, 3
 refused by policy); usage errors stay 2, as Click makes them.
 
-- ``app``: the Typer app, its command groups and ``main()`` (the console script)
+- ``console``: ``main()``, the console script, which prints the root help page without
+  Typer (issue 14) from the copy in ``roothelp``, written and checked by ``helppage``
+- ``groups``: the Typer app and its command groups; ``commands``: the app with every command
+  module imported, in the order the root help page lists them
 - ``options``: shared option types and the unit of work (``reading``, ``writing``)
 - ``errors``: the error handler
 - ``status``: init, status; ``views``: calendar, report
@@ -22,24 +25,25 @@ refused by policy); usage errors stay 2, as Click makes them.
 - ``users``: users set-password, list (web sign-in passwords); ``web``: the review page
 """
 
-from scheduler.cli.app import HELP, app, main
-
-# Each command module registers its commands as it is imported, and 'signpost --help' lists
-# them in that order: keep this order (and keep isort from sorting it).
-# isort: off
-from scheduler.cli import status  # noqa: F401  init, status
-from scheduler.cli import views  # noqa: F401  calendar, report
-from scheduler.cli import campaigns  # noqa: F401
-from scheduler.cli import posts  # noqa: F401
-from scheduler.cli import review  # noqa: F401
-from scheduler.cli import scheduling  # noqa: F401  post schedule, queue; campaign slots
-from scheduler.cli import operations  # noqa: F401  pause ... demo; channels; post import
-from scheduler.cli import connect  # noqa: F401  channels connect
-from scheduler.cli import deliveries  # noqa: F401
-from scheduler.cli import audit  # noqa: F401
-from scheduler.cli import users  # noqa: F401  users set-password, list
-from scheduler.cli import web  # noqa: F401  the review page
-
-# isort: on
+from typing import Any
 
 __all__ = ["HELP", "app", "main"]
+
+
+def __getattr__(name: str) -> Any:
+    """``main``, ``app`` and ``HELP``, each imported when first asked for.
+
+    Importing this package imports nothing else, because the console script imports it
+    before :func:`scheduler.cli.console.main` can decide whether Typer and the command
+    modules are needed at all. (No module here is named like these three: importing a
+    submodule sets the package attribute of its name, which would hide ``__getattr__``.)
+    """
+    if name == "main":
+        from scheduler.cli.console import main
+
+        return main
+    if name in ("app", "HELP"):
+        from scheduler.cli import commands
+
+        return getattr(commands, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from scheduler.cli.app import audit_app
+from scheduler.cli.groups import audit_app
 from scheduler.cli.options import FormatOpt, reading, say
 from scheduler.output import Format
 

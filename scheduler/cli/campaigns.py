@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from scheduler.cli.app import campaign_app
+from scheduler.cli.groups import campaign_app
 from scheduler.cli.options import FormatOpt, reading, say, writing
 from scheduler.output import Format
 

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from scheduler.cli.app import channels_app
+from scheduler.cli.groups import channels_app
 from scheduler.cli.options import require_channel, say, workspace
 
 DEFAULT_PORT = 8976

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from scheduler.cli.app import deliveries_app
+from scheduler.cli.groups import deliveries_app
 from scheduler.cli.options import FormatOpt, reading, say, writing
 from scheduler.output import Format
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from scheduler.cli.app import app, channels_app, post_app
+from scheduler.cli.groups import app, channels_app, post_app
 from scheduler.cli.options import FormatOpt, require_channel, say, workspace, writing
 from scheduler.output import Format
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from scheduler.cli.app import post_app
+from scheduler.cli.groups import post_app
 from scheduler.cli.options import FormatOpt, PostId, reading, say, split_names, writing
 from scheduler.output import Format
 

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from scheduler.cli.app import campaign_app, post_app
 from scheduler.cli.deliveries import render_deliveries
+from scheduler.cli.groups import campaign_app, post_app
 from scheduler.cli.options import FormatOpt, PostId, say, split_names, writing
 from scheduler.output import Format
 

@@ -2,7 +2,7 @@
 
 import typer
 
-from scheduler.cli.app import app
+from scheduler.cli.groups import app
 from scheduler.cli.options import FormatOpt, reading, say, workspace
 from scheduler.output import Format
 

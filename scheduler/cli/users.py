@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from scheduler.cli.app import users_app
+from scheduler.cli.groups import users_app
 from scheduler.cli.options import FormatOpt, reading, say, writing
 from scheduler.output import Format
 

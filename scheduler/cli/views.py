@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from scheduler.cli.app import app
 from scheduler.cli.deliveries import render_deliveries
+from scheduler.cli.groups import app
 from scheduler.cli.options import reading, say
 from scheduler.output import Format
 

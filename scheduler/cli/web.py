@@ -3,7 +3,7 @@
 import typer
 
 from posts.errors import UserError
-from scheduler.cli.app import app
+from scheduler.cli.groups import app
 from scheduler.cli.options import workspace
 
 

@@ -1,15 +1,16 @@
-"""The Typer app of ``signpost``: the root group, its command groups, and ``main()``.
+"""The Typer app of ``signpost``: the root group and its command groups.
 
 The commands are in the modules beside this one, a module per group of commands; each
-registers its commands on these apps when it is imported, and ``scheduler/cli/__init__.py``
-imports them all. Nothing here imports a command module, so no module imports back.
+registers its commands on these apps when it is imported, and :mod:`scheduler.cli.commands`
+imports them all. Nothing here imports a command module, so no module imports back. The
+console script is :func:`scheduler.cli.console.main`, which answers the root help page
+without importing this module at all (issue 14).
 
 The command modules do not use ``from __future__ import annotations``: Typer reads every
 command's signature each time ``signpost`` starts, and string annotations would make it
 ``eval`` each of them twice (27 ms of every run, ``--help`` included; docs/decisions.md).
 """
 
-import gc
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -92,25 +93,3 @@ def root(
     """Remember the config path; nothing is loaded until a command needs it."""
     preset = ctx.obj if isinstance(ctx.obj, dict) else {}
     ctx.obj = {"config": config, "clock": preset.get("clock"), "workspace": None}
-
-
-def main() -> None:
-    """Console entry point.
-
-    The garbage collector is off while the modules load: what an import builds (SQLAlchemy,
-    SQLModel and pydantic build hundreds of thousands of objects) lives as long as the
-    process, so collecting during it finds nothing and cost about 50 ms a database command.
-    It is back on as soon as the command's workspace is open
-    (:func:`scheduler.cli.options.workspace`), before any row is read or written.
-
-    When the command is done, every object left is moved out of its sight (``gc.freeze``):
-    the interpreter's teardown would otherwise walk them all again, which took 130 ms after
-    each database command (docs/decisions.md). Nothing is lost: output is flushed, the
-    database closed (``call_on_close``) and ``atexit`` handlers run as before; only memory
-    the process is about to give back anyway is not collected first.
-    """
-    gc.disable()
-    try:
-        app()
-    finally:
-        gc.freeze()
