@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlmodel import Session, func, select
 
@@ -186,7 +186,21 @@ def campaign_rules(campaign: Campaign) -> CampaignRules:
     )
 
 
-def utm_tags(campaign: Campaign) -> tuple[tuple[str, str], ...]:
+class UtmSettings(Protocol):
+    """What UTM tagging reads of a campaign: a ``Campaign``, or a row of those columns (the
+    engine reads them so, scheduler/claims.py)."""
+
+    @property
+    def slug(self) -> str: ...
+    @property
+    def utm(self) -> bool: ...
+    @property
+    def utm_medium(self) -> str | None: ...
+    @property
+    def utm_campaign(self) -> str | None: ...
+
+
+def utm_tags(campaign: UtmSettings) -> tuple[tuple[str, str], ...]:
     """The campaign's UTM tags besides ``utm_source`` (the channel type); empty when off."""
     if not campaign.utm:
         return ()
