@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from datetime import datetime
+from functools import cache
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -182,25 +183,17 @@ def settle_posts(
     wanted = sorted({p for p in post_ids if p is not None})
     if not wanted:
         return
-    # Locked in id order (PostgreSQL): two daemons recording the last two deliveries of
-    # one post at once would each see the other's still sending, and neither would settle.
-    posts = session.exec(
-        select(Post)
-        .where(Post.id.in_(wanted))
-        .order_by(Post.id)
-        .with_for_update(of=Post)
-        .execution_options(populate_existing=True)
-    ).all()
+    posts, by_post = _settling()
+    locked = session.execute(posts, {"ids": wanted}).all()  # first: see _settling
     states: dict[int, list[DeliveryState]] = {p: [] for p in wanted}
-    for post_id, state in session.exec(
-        select(Delivery.post_id, Delivery.state).where(Delivery.post_id.in_(wanted))
-    ).all():
+    for post_id, state in session.execute(by_post, {"ids": wanted}):
         states[post_id].append(state)
-    for post in posts:
-        if post.state in FINAL_POST_STATES:
-            cancel_waiting(session, now, actor, post.id)
+    moves: dict[int, tuple[str, PostState, dict[str, int]]] = {}
+    for post_id, post_state in locked:
+        if post_state in FINAL_POST_STATES:
+            cancel_waiting(session, now, actor, post_id)
             continue
-        ended = states[post.id]
+        ended = states[post_id]
         if not ended or any(s not in ENDED for s in ended):
             continue
         live = [s for s in ended if s != DeliveryState.cancelled]
@@ -208,6 +201,23 @@ def settle_posts(
         if not sent:
             continue
         target = PostState.published if len(sent) == len(live) else PostState.partly_published
-        if post.state != target:
-            details = {"sent": len(sent), "deliveries": len(live)}
-            lifecycle.move_post(session, now, actor, post, target, "post.publish", details)
+        if post_state != target:
+            moves[post_id] = (post_state, target, {"sent": len(sent), "deliveries": len(live)})
+    lifecycle.move_posts(session, now, actor, moves, "post.publish")
+
+
+@cache
+def _settling() -> tuple[sa.Select, sa.Select]:
+    """Settling's two reads, built once (bound with ``ids``): the posts, locked in id order,
+    then their deliveries' states, read only once the locks are held (PostgreSQL: two
+    daemons recording the last two deliveries of one post at once would each see the
+    other's still sending, and neither would settle)."""
+    post, delivery = Post.__table__, Delivery.__table__
+    ids = sa.bindparam("ids", expanding=True)
+    return (
+        sa.select(post.c.id, post.c.state)
+        .where(post.c.id.in_(ids))
+        .order_by(post.c.id)
+        .with_for_update(of=post),
+        sa.select(delivery.c.post_id, delivery.c.state).where(delivery.c.post_id.in_(ids)),
+    )

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -208,15 +209,65 @@ def move_post(
     post.state = to
     post.updated = now
     session.add(post)
+    _record_post_move(session, now, actor, post.id, before, to, action, details)
+    return post
+
+
+def move_posts(
+    session: Session,
+    now: datetime,
+    actor: str,
+    moves: Mapping[int, tuple[str, PostState, Mapping[str, Any]]],
+    action: str,
+) -> None:
+    """:func:`move_post` for posts read as rows (``{id: (from, to, details)}``), in one
+    prebuilt UPDATE whatever their number: the engine settles a batch of posts at once.
+
+    A ``Post`` of these already loaded in the session has its state expired, so it is read
+    again rather than shown as it was.
+    """
+    if not moves:
+        return
+    session.execute(
+        _post_state_update(),
+        [{"moved_id": i, "new_state": to, "new_updated": now} for i, (_, to, _) in moves.items()],
+    )
+    for post_id in sorted(moves):
+        before, to, details = moves[post_id]
+        loaded = session.identity_map.get(session.identity_key(Post, post_id))
+        if loaded is not None:
+            session.expire(loaded, ["state", "updated"])
+        _record_post_move(session, now, actor, post_id, before, to, action, details)
+
+
+@cache
+def _post_state_update() -> sa.Update:
+    post = Post.__table__
+    return (
+        post.update()
+        .where(post.c.id == sa.bindparam("moved_id"))
+        .values(state=sa.bindparam("new_state"), updated=sa.bindparam("new_updated"))
+    )
+
+
+def _record_post_move(
+    session: Session,
+    now: datetime,
+    actor: str,
+    post_id: int | None,
+    before: str,
+    to: PostState,
+    action: str,
+    details: Mapping[str, Any] | None,
+) -> None:
     audit.record(
         session,
         now=now,
         actor=actor,
         action=action,
-        subject=f"post:{post.id}",
+        subject=f"post:{post_id}",
         details={"from": before, "to": to.value, **(details or {})},
     )
-    return post
 
 
 def withdraw(

@@ -345,7 +345,17 @@ class DeliveryStates(RuleBasedStateMachine):
 
     @rule(delivery=deliveries)
     def retry(self, delivery: int) -> None:
-        self.cli("carol", "deliveries", "retry", str(delivery))
+        """A person retries on purpose; an ``uncertain`` delivery only after checking the
+        channel by hand, as ``deliveries retry --help`` asks of them: one that did land they settle
+        with ``resolve`` instead (a retry of it would rightly post it twice)."""
+        with self.store.read() as session:
+            found = session.get(Delivery, delivery)
+            checked = found.state == DeliveryState.uncertain
+            landed = self.channels[found.channel].landed[delivery]
+        if checked and landed:
+            self.resolve(delivery)
+        else:
+            self.cli("carol", "deliveries", "retry", str(delivery))
 
     @rule(delivery=deliveries)
     def resolve(self, delivery: int) -> None:

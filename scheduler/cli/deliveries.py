@@ -68,6 +68,10 @@ def deliveries_retry(
 ) -> None:
     """Reschedule a failed, missed or uncertain delivery on purpose (same idempotency key).
 
+    An uncertain delivery may already be out: check the channel first, and if the post is
+    there, settle it with 'signpost deliveries resolve ID --sent URL' instead, or it goes out
+    twice.
+
     Example:
 
         signpost deliveries retry 12 --at "+5m"
