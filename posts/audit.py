@@ -40,6 +40,14 @@ CONTEXT = "signpost_audit_context"
 EXPORT_COLUMNS = ("seq", "time", "actor", "action", "subject", "details", "prev_hash", "hash")
 _BATCH = 5000  # rows fetched at a time when streaming the chain
 _NO_END = 2**31 - 1  # the largest seq both databases hold (INTEGER on PostgreSQL)
+#: the chain's newest event, and the append: built once, as every write transaction runs them
+_HEAD_ROW = (
+    sa.select(AuditEvent.__table__.c.seq, AuditEvent.__table__.c.hash)
+    .order_by(AuditEvent.__table__.c.seq.desc())
+    .limit(1)
+)
+_APPEND = AuditEvent.__table__.insert()
+_TAKE_CHAIN_LOCK = sa.text(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK})")
 _CHAIN_SQL = (
     f"SELECT {', '.join(EXPORT_COLUMNS)} FROM {AuditEvent.__tablename__}"
     " WHERE seq BETWEEN ? AND ? ORDER BY seq"
@@ -104,14 +112,11 @@ def link(session: Session) -> int:
     if not pending:
         return 0
     session.flush()
-    table = AuditEvent.__table__
     head = session.info.get(_HEAD)
     if head is None:
         if session.get_bind().dialect.name == "postgresql":
-            session.execute(sa.text(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK})"))
-        head = session.execute(
-            sa.select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1)
-        ).first() or (0, GENESIS)
+            session.execute(_TAKE_CHAIN_LOCK)
+        head = session.execute(_HEAD_ROW).first() or (0, GENESIS)
     seq, prev = head
     rows = []
     for time, actor, action, subject, details in pending:
@@ -134,7 +139,7 @@ def link(session: Session) -> int:
             }
         )
         prev = digest
-    session.execute(table.insert(), rows)
+    session.execute(_APPEND, rows)
     session.info[_HEAD] = (seq, prev)
     return len(rows)
 

@@ -154,41 +154,64 @@ def move_each(
     target: DeliveryState,
     action: str,
     details: Details,
-    guard: sa.ColumnElement[bool],
+    leased_by: str,
 ) -> list[int]:
     """Move each delivery of ``changes`` from ``source`` to ``target`` with its own values.
 
     :func:`move` for many rows whose values differ (each outcome's receipt), in two
-    statements whatever their number: the rows still in ``source`` and matching ``guard``
-    are selected (and locked, on PostgreSQL), then updated by one ``executemany``. Every
-    row must carry the same columns. Returns the ids moved, each with its audit event.
+    prebuilt statements whatever their number: the rows still in ``source`` and leased by
+    ``leased_by`` are selected (and locked, on PostgreSQL), then updated by one
+    ``executemany``. Every row must carry the same columns. Returns the ids moved, each
+    with its audit event.
     """
     if not allowed(source, target):
         raise ValueError(f"delivery state machine: {source} → {target} is not allowed")
     if not changes:
         return []
-    table = Delivery.__table__
+    columns = tuple(next(iter(changes.values())))
+    still_ours, update = _each_statements(source, target, columns)
     moving = sorted(
-        session.execute(
-            sa.select(table.c.id)
-            .where(table.c.id.in_(list(changes)), table.c.state == source, guard)
-            .order_by(table.c.id)  # rows locked in one order by everyone
-            .with_for_update()
-        ).scalars()
+        session.execute(still_ours, {"ids": list(changes), "owner": leased_by}).scalars()
     )
     if moving:
-        columns = list(changes[moving[0]])
-        statement = (
-            table.update()
-            .where(table.c.id == sa.bindparam("moving_id"), table.c.state == source)
-            .values(state=target, updated=now, **{c: sa.bindparam(f"new_{c}") for c in columns})
-        )
         session.execute(
-            statement,
-            [{"moving_id": i, **{f"new_{c}": changes[i][c] for c in columns}} for i in moving],
+            update,
+            [
+                {"moving_id": i, "new_updated": now, **{f"new_{c}": changes[i][c] for c in columns}}
+                for i in moving
+            ],
         )
     _record_moves(session, now, actor, action, dict.fromkeys(moving, source), target, details)
     return moving
+
+
+@cache
+def _each_statements(
+    source: DeliveryState, target: DeliveryState, columns: tuple[str, ...]
+) -> tuple[sa.Select, sa.Update]:
+    """:func:`move_each`'s two statements, built once for each kind of move: building them
+    cost more than running them in a burst (docs/benchmarks.md)."""
+    table = Delivery.__table__
+    still_ours = (
+        sa.select(table.c.id)
+        .where(
+            table.c.id.in_(sa.bindparam("ids", expanding=True)),
+            table.c.state == source,
+            table.c.lease_owner == sa.bindparam("owner"),
+        )
+        .order_by(table.c.id)  # rows locked in one order by everyone
+        .with_for_update()
+    )
+    update = (
+        table.update()
+        .where(table.c.id == sa.bindparam("moving_id"), table.c.state == source)
+        .values(
+            state=target,
+            updated=sa.bindparam("new_updated"),
+            **{c: sa.bindparam(f"new_{c}") for c in columns},
+        )
+    )
+    return still_ours, update
 
 
 def move_post(

@@ -29,6 +29,8 @@ SCHEMA_REVISION = "0007"
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_MS = 30_000
 WRITE_LOCK = 7_400_171  # PostgreSQL advisory lock key: exclusive for a person's writes
+_WRITE_LOCK = sa.text(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+_SHARED_WRITE_LOCK = sa.text(f"SELECT pg_advisory_xact_lock_shared({WRITE_LOCK})")
 #: SQLite's primary result codes for a file it cannot read as a database.
 DAMAGED_CODES = {sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT}
 
@@ -105,10 +107,7 @@ class Store:
             with Session(self.engine.execution_options(signpost_write=True)) as session:
                 with session.begin():
                     if self.is_postgres:
-                        shared = "_shared" if concurrent else ""
-                        session.execute(
-                            sa.text(f"SELECT pg_advisory_xact_lock{shared}({WRITE_LOCK})")
-                        )
+                        session.execute(_SHARED_WRITE_LOCK if concurrent else _WRITE_LOCK)
                     yield session
                     audit.link(session)
 
@@ -172,7 +171,7 @@ class Store:
         with self._database_errors_as_user_errors():
             with self.engine.execution_options(signpost_write=True).begin() as conn:
                 if self.is_postgres:  # two 'signpost init' at once: one waits for the other
-                    conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})"))
+                    conn.execute(_WRITE_LOCK)
                 before = _revision(conn)
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")

@@ -159,7 +159,7 @@ class Outcomes:
                     "content_hash": by_id[i][0].content_hash,
                     "late_seconds": round(late[i], 3),
                 },
-                guard=Delivery.__table__.c.lease_owner == self.owner,
+                leased_by=self.owner,
             )
         )
         reports = []
