@@ -1,12 +1,13 @@
 """``signpost daemon``: publish approved posts on time, until told to stop.
 
 The database is the only truth. APScheduler 3 is kept only as the in-process wake-up
-calendar: one date job per upcoming delivery, keyed by its id, with
-``misfire_grace_time=None`` (its 1 s default silently drops a late job). A job does not send
-anything itself; it wakes the loop, which claims through the engine like every other path.
-Every ``[daemon] sync_interval`` the loop re-reads the database (so changes made by the CLI
-in other processes appear without a restart), reconciles claims of dead daemons, marks the
-missed, writes its heartbeat and refreshes the metrics.
+calendar: one date job for each moment an upcoming delivery falls due, keyed by that moment
+(deliveries due together share it), with ``misfire_grace_time=None`` (its 1 s default
+silently drops a late job). A job does not send anything itself; it wakes the loop, which
+claims through the engine like every other path. Every ``[daemon] sync_interval`` the loop
+re-reads the database (so changes made by the CLI in other processes appear without a
+restart), reconciles claims of dead daemons, marks the missed, writes its heartbeat and
+refreshes the metrics.
 """
 
 from __future__ import annotations
@@ -205,17 +206,21 @@ class Daemon:
         # concurrent: it writes only this daemon's own heartbeat row (posts.store)
         with self.engine.store.transaction(concurrent=True) as session:
             upcoming = session.exec(
-                select(Delivery.id, Delivery.due, Delivery.next_attempt).where(
-                    Delivery.state.in_(CLAIMABLE), Delivery.due <= now + HORIZON
-                )
+                select(Delivery.due, Delivery.next_attempt)
+                .where(Delivery.state.in_(CLAIMABLE), Delivery.due <= now + HORIZON)
+                .distinct()
             ).all()
             self._beat(session, now)
             counts = dict(
                 session.exec(select(Delivery.state, sa.func.count()).group_by(Delivery.state)).all()
             )
-        wanted = {}
-        for delivery_id, due, next_attempt in upcoming:
-            wanted[str(delivery_id)] = max(due, next_attempt or due)
+        # One wake-up for each moment something falls due, however many fall due then: a
+        # burst of 2,000 due together was 2,000 jobs to add, fire and remove, each taking
+        # the interpreter lock from the sends (docs/benchmarks.md).
+        wanted: dict[str, datetime] = {}
+        for due, next_attempt in upcoming:
+            when = max(due, next_attempt or due)
+            wanted[when.isoformat()] = when
         for job in calendar.get_jobs():
             if job.id not in wanted:
                 job.remove()

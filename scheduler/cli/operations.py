@@ -246,6 +246,9 @@ def daemon(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # APScheduler only wakes the loop: its lines for every wake-up added, run and removed
+    # tell an operator nothing (its warnings and errors still show)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     ws = workspace(ctx)
     with httpx.Client(timeout=30) as client:
         engine = make_engine(ws, client, daemon_id())
